@@ -1,0 +1,8 @@
+"""Subcommands of `python main.py`.
+
+Each module listed in COMMAND_MODULES defines NAME, HELP, `add_arguments(parser)` and
+`run(args) -> int`. Adding a subcommand is a new module and one line here.
+"""
+COMMAND_MODULES = [
+    "app.cli.info",
+]
