@@ -1,0 +1,43 @@
+"""The command line: subcommands listed, errors are one clear line on stderr with a non-zero exit."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _run(*args, cwd=REPO):
+    return subprocess.run([sys.executable, str(REPO / "main.py"), *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_help_lists_subcommands():
+    result = _run("--help")
+    assert result.returncode == 0
+    assert "info" in result.stdout
+
+
+def test_info_reads_a_bundled_case():
+    result = _run("info", str(REPO / "data_source" / "sts002_ct.nii.gz"))
+    assert result.returncode == 0, result.stderr
+    assert "161 × 143 × 48 voxels" in result.stdout
+    assert "CT" in result.stdout
+
+
+def test_bad_file_is_one_clear_line_and_nonzero_exit(tmp_path):
+    bad = tmp_path / "broken.nii.gz"
+    bad.write_bytes(b"\x1f\x8b\x08\x00garbage")
+    result = _run("info", str(bad))
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert "broken.nii.gz" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_subcommand_fails_cleanly():
+    result = _run("frobnicate")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
