@@ -10,7 +10,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _run(*args, cwd=REPO):
     return subprocess.run([sys.executable, str(REPO / "main.py"), *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, encoding="utf-8", timeout=120)
 
 
 def test_help_lists_subcommands():
