@@ -5,4 +5,11 @@ Each module listed in COMMAND_MODULES defines NAME, HELP, `add_arguments(parser)
 """
 COMMAND_MODULES = [
     "app.cli.info",
+    "app.cli.score",
+    "app.cli.bench_clicks",
+    "app.cli.replay",
+    "app.cli.noisy_labels",
+    "app.cli.train",
+    "app.cli.segment",
+    "app.cli.evaluate",
 ]

@@ -1,0 +1,1 @@
+"""Training: MSD-layout datasets, balanced slice sampling, augmentation, the three modes."""

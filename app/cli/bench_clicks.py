@@ -1,0 +1,228 @@
+"""`bench-clicks`: the robot-user benchmark of click refinement (PROTOCOLS.md section 1, 2D mode).
+
+For every case of DATA/imagesTs (+ labelsTs), the slice with the largest foreground area and every
+k-th foreground slice are refined by each engine, from each start (the shipped model's initial
+mask, "init", or an empty mask, "zero"), with each clicker (exact or noisy), up to 20 clicks.
+One CSV row per evaluated slice and combination; a summary table on stdout.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+NAME = "bench-clicks"
+HELP = "robot-user click benchmark of the refinement engines (NoC@85/90, Dice per click, latency)"
+
+ROW_FIELDS = ["case", "slice", "engine", "start", "clicker", "noc85", "noc90", "dice_0", "dice_1",
+              "dice_3", "dice_5", "dice_10", "ms_median", "ms_p95", "clicks", "fg_pixels"]
+SUMMARY_FIELDS = ["engine", "start", "clicker", "slices", "noc85", "noc90", "nof90", "dice_0",
+                  "dice_1", "dice_3", "dice_5", "dice_10", "ms_median", "ms_p95", "calls"]
+
+
+def add_arguments(parser):
+    parser.add_argument("--data", default="../shared/data/bench",
+                        help="dataset folder with imagesTs/ and labelsTs/ (MSD layout)")
+    parser.add_argument("--split", default="Ts", help="Ts (default) or Tr")
+    parser.add_argument("--engine", default="geodesic-crf",
+                        help="engine name or comma list (see app.core.refine.REFINERS)")
+    parser.add_argument("--start", default="init", help="init, zero, or a comma list")
+    parser.add_argument("--clicker", default="exact", help="exact, noisy, or a comma list")
+    parser.add_argument("--model", default=None,
+                        help="model for --start init (default: the app's default model)")
+    parser.add_argument("--init-dir", default=None,
+                        help="folder of precomputed initial masks <case>.nii.gz (instead of a model)")
+    parser.add_argument("--every-k", type=int, default=8, help="evaluate every k-th foreground slice")
+    parser.add_argument("--cases", default=None, help="comma list of case names to keep")
+    parser.add_argument("--max-clicks", type=int, default=20)
+    parser.add_argument("--full", action="store_true",
+                        help="always run all clicks (default: stop after 10 clicks once Dice >= 0.90)")
+    parser.add_argument("--seed", type=int, default=0, help="noisy clicker seed")
+    parser.add_argument("--out", default="benchmarks/out/clicks.csv", help="per-slice CSV")
+    parser.add_argument("--summary-out", default=None, help="also write the summary table as CSV")
+
+
+@dataclass
+class Combination:
+    engine: str
+    start: str
+    clicker: str
+    rows: list[dict] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+
+
+def run(args) -> int:
+    from app.core.refine import get_refiner
+
+    data = Path(args.data)
+    engines = [e.strip() for e in args.engine.split(",") if e.strip()]
+    starts = [s.strip() for s in args.start.split(",") if s.strip()]
+    clickers = [c.strip() for c in args.clicker.split(",") if c.strip()]
+    for s in starts:
+        if s not in ("init", "zero"):
+            raise SystemExit(f"error: --start must be init or zero, got {s!r}")
+    refiners = {name: get_refiner(name) for name in engines}
+    cases = list_cases(data, args.split, args.cases)
+    print(machine_line())
+    print(f"data: {data} ({args.split}, {len(cases)} cases), every {args.every_k}-th fg slice, "
+          f"engines {engines}, starts {starts}, clickers {clickers}")
+    combos = {(e, s, c): Combination(e, s, c) for e in engines for s in starts for c in clickers}
+    out_path = Path(args.out)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(out_path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=ROW_FIELDS)
+        writer.writeheader()
+        for case, image_path, label_path in cases:
+            volume, label = load_case(image_path, label_path)
+            starts_for_case = {}
+            for s in starts:
+                starts_for_case[s] = initial_masks(s, case, volume, args)
+            spacing = (volume.spacing[1], volume.spacing[0])
+            for z in evaluation_slices(label, args.every_k):
+                for (e, s, c), combo in combos.items():
+                    start_mask, prior = starts_for_case[s]
+                    row, secs = run_one(refiners[e], volume.array[z], label[z], start_mask[z],
+                                        None if prior is None else prior[z], spacing, c,
+                                        seed=args.seed + z, max_clicks=args.max_clicks,
+                                        full=args.full)
+                    row.update(case=case, slice=z, engine=e, start=s, clicker=c)
+                    combo.rows.append(row)
+                    combo.seconds.extend(secs)
+                    writer.writerow(row)
+                handle.flush()
+            print(f"  {case}: done", flush=True)
+    summary = [summarise(combo, args.max_clicks) for combo in combos.values()]
+    print_table(summary)
+    print(f"per-slice rows: {out_path}")
+    if args.summary_out:
+        write_csv(Path(args.summary_out), SUMMARY_FIELDS, summary)
+        print(f"summary: {args.summary_out}")
+    return 0
+
+
+def machine_line() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"machine: {os.cpu_count()} cores, {cpu}, no GPU used"
+
+
+def list_cases(data: Path, split: str, keep: str | None):
+    images = data / f"images{split}"
+    labels = data / f"labels{split}"
+    if not images.is_dir() or not labels.is_dir():
+        from app.core.errors import InputError
+
+        raise InputError(f"{data} has no images{split}/ and labels{split}/ folders (MSD layout).")
+    wanted = None if keep is None else {c.strip() for c in keep.split(",")}
+    out = []
+    for label_path in sorted(labels.glob("*.nii.gz")):
+        case = label_path.name[: -len(".nii.gz")]
+        if wanted is not None and case not in wanted:
+            continue
+        image_path = images / f"{case}_0000.nii.gz"
+        if image_path.exists():
+            out.append((case, image_path, label_path))
+    return out
+
+
+def load_case(image_path, label_path):
+    from app.core.volume_io import read_label, read_volume
+
+    volume = read_volume(image_path)
+    label = read_label(label_path, volume).array > 0
+    return volume, label
+
+
+def initial_masks(start: str, case: str, volume, args):
+    """(start mask volume, prior probability volume or None) for one case."""
+    if start == "zero":
+        return np.zeros(volume.shape, np.uint8), None
+    if args.init_dir:
+        from app.core.volume_io import read_label
+
+        return read_label(Path(args.init_dir) / f"{case}.nii.gz", volume).array > 0, None
+    from app.core.segmentation import segment_volume
+
+    model = args.model
+    if model is None:
+        from models import zoo
+
+        model = zoo.DEFAULT_MODEL
+    result = segment_volume(volume, model)
+    return result.label.array > 0, result.prob
+
+
+def evaluation_slices(label, every_k):
+    from app.core.robot_user import evaluation_slices as slices
+
+    return slices(label, every_k)
+
+
+def run_one(refiner, image, gt, start_mask, prior, spacing, clicker, seed, max_clicks, full):
+    from app.core.robot_user import DICE_AT, run_session
+
+    session = run_session(refiner, image, gt, start_mask, prior=prior, spacing=spacing,
+                          mode=clicker, seed=seed, max_clicks=max_clicks,
+                          stop_at=None if full else 0.90)
+    secs = session.seconds
+    row = {"noc85": session.noc(0.85), "noc90": session.noc(0.90),
+           "ms_median": round(1e3 * float(np.median(secs)), 2) if secs else 0.0,
+           "ms_p95": round(1e3 * float(np.percentile(secs, 95)), 2) if secs else 0.0,
+           "clicks": len(secs), "fg_pixels": int(np.count_nonzero(gt))}
+    for k in DICE_AT:
+        row[f"dice_{k}"] = round(session.dice_after(k), 4)
+    return row, secs
+
+
+def summarise(combo: Combination, max_clicks: int) -> dict:
+    rows = combo.rows
+    out = {"engine": combo.engine, "start": combo.start, "clicker": combo.clicker,
+           "slices": len(rows), "calls": len(combo.seconds)}
+    if not rows:
+        return out
+    out["noc85"] = round(float(np.mean([r["noc85"] for r in rows])), 2)
+    out["noc90"] = round(float(np.mean([r["noc90"] for r in rows])), 2)
+    out["nof90"] = int(sum(r["noc90"] >= max_clicks for r in rows))
+    for k in (0, 1, 3, 5, 10):
+        out[f"dice_{k}"] = round(float(np.mean([r[f"dice_{k}"] for r in rows])), 4)
+    secs = np.asarray(combo.seconds) * 1e3
+    out["ms_median"] = round(float(np.median(secs)), 1) if len(secs) else 0.0
+    out["ms_p95"] = round(float(np.percentile(secs, 95)), 1) if len(secs) else 0.0
+    return out
+
+
+def print_table(summary: list[dict]) -> None:
+    head = (f"{'engine':18s} {'start':5s} {'clicker':7s} {'n':>4s} {'NoC85':>6s} {'NoC90':>6s} "
+            f"{'NoF90':>5s} {'D@0':>6s} {'D@1':>6s} {'D@3':>6s} {'D@5':>6s} {'D@10':>6s} "
+            f"{'ms med':>7s} {'ms p95':>7s}")
+    print(head)
+    print("-" * len(head))
+    for s in summary:
+        if not s.get("slices"):
+            continue
+        print(f"{s['engine']:18s} {s['start']:5s} {s['clicker']:7s} {s['slices']:4d} "
+              f"{s['noc85']:6.2f} {s['noc90']:6.2f} {s['nof90']:5d} {s['dice_0']:6.3f} "
+              f"{s['dice_1']:6.3f} {s['dice_3']:6.3f} {s['dice_5']:6.3f} {s['dice_10']:6.3f} "
+              f"{s['ms_median']:7.1f} {s['ms_p95']:7.1f}")
+
+
+def write_csv(path: Path, fields, rows) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)

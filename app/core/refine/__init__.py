@@ -1,0 +1,33 @@
+"""Click refinement engines behind one verb: `get_refiner(name).refine(RefineRequest)`.
+
+Adding an engine is a new Refiner subclass and one line in REFINERS.
+"""
+from __future__ import annotations
+
+from app.core.refine.base import (ClickOutsideImageError, Refiner, RefineOptions, RefineRequest,
+                                  RefineResult)
+from app.core.refine.geodesic_crf import GeodesicCRFRefiner, GeodesicParams
+from app.core.refine.geodesic_nearest import GeodesicNearestRefiner
+from app.core.refine.grabcut import GrabCutRefiner
+from app.core.refine.none import NoRefiner
+
+REFINERS: dict[str, type[Refiner]] = {
+    "geodesic-crf": GeodesicCRFRefiner,
+    "geodesic-nearest": GeodesicNearestRefiner,
+    "grabcut": GrabCutRefiner,
+    "none": NoRefiner,
+}
+DEFAULT_REFINER = "geodesic-crf"
+
+
+def get_refiner(name: str = DEFAULT_REFINER) -> Refiner:
+    try:
+        return REFINERS[name]()
+    except KeyError:
+        raise ValueError(f"unknown refinement engine {name!r}; "
+                         f"available: {', '.join(sorted(REFINERS))}") from None
+
+
+__all__ = ["ClickOutsideImageError", "DEFAULT_REFINER", "GeodesicCRFRefiner", "GeodesicParams",
+           "GeodesicNearestRefiner", "GrabCutRefiner", "NoRefiner", "REFINERS", "Refiner",
+           "RefineOptions", "RefineRequest", "RefineResult", "get_refiner"]

@@ -1,0 +1,60 @@
+"""The objective of the confusion-matrix model (seed 002, with the choices explained).
+
+An annotator's mask y is modelled as drawn from CM(x, z) . p(x): p is the true segmentation and the
+per-pixel confusion matrix CM[observed, true] depends on the image features and a latent z that says
+how this particular reader draws. Terms:
+- CE(CM_q . p, y) with z ~ q(z | features, y): the annotator likelihood. Because the posterior sees y,
+  systematic deviations of a reader (wider, tighter, a skipped slice) can be explained by z instead
+  of being pressed into p;
+- direct_weight * CE(p, y): pulls p to the annotators directly; strong at the start (while the CMs
+  are still near their identity initialisation) and faded over the ramp, as in the seed code;
+- pseudo_weight * CE(CM_prior . p, argmax p): a typical (prior) annotator should mostly agree with
+  the network's own answer, which keeps the CMs near identity on average;
+- trace_weight * mean trace(CM_q): Tanno et al.'s push for the CMs to absorb disagreement, which makes
+  p the sharpest explanation the data allow;
+- beta * KL(q(z | ., y) || N(0, I)) / pixels, beta ramped up. The CE terms are means over pixels,
+  the KL is per image, so it is divided by the pixel count: beta = 1 is then the plain ELBO and
+  beta = 20 (the seed's value) a strongly compressed latent. Without that scaling any beta >= 1
+  switches the latent off and every sampled annotator is the same.
+"""
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from models.noisy_labels.network import AnnotatorBranch, annotator_probabilities
+
+_EPS = 1e-7
+
+
+def _nll(probabilities: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean -log probability of the target class; probabilities (B, C, H, W), target (B, H, W)."""
+    picked = probabilities.gather(1, target[:, None]).clamp_min(_EPS)
+    return -torch.log(picked).mean()
+
+
+def cm_objective(branch: AnnotatorBranch, logits: torch.Tensor, features: torch.Tensor,
+                 mask: torch.Tensor, beta: float, direct_weight: float, pseudo_weight: float,
+                 trace_weight: float) -> tuple[torch.Tensor, dict]:
+    p_true = torch.softmax(logits, dim=1)
+    mu, logvar = branch.encode(features, mask)
+    z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+    cm = branch.decode(features, z)
+    annotator = _nll(annotator_probabilities(cm, p_true), mask)
+    kl = torch.mean(-0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1))
+    loss = annotator + beta * kl / float(mask.shape[-1] * mask.shape[-2])
+    parts = {"annotator": float(annotator.detach()), "kl": float(kl.detach())}
+    if direct_weight > 0:
+        direct = F.cross_entropy(logits, mask)
+        loss = loss + direct_weight * direct
+        parts["direct"] = float(direct.detach())
+    if pseudo_weight > 0:
+        cm_prior = branch.decode(features, torch.randn_like(mu))
+        pseudo = _nll(annotator_probabilities(cm_prior, p_true), logits.argmax(dim=1).detach())
+        loss = loss + pseudo_weight * pseudo
+        parts["pseudo"] = float(pseudo.detach())
+    if trace_weight > 0:
+        trace = torch.diagonal(cm, dim1=1, dim2=2).sum(dim=-1).mean()
+        loss = loss + trace_weight * trace
+        parts["trace"] = float(trace.detach())
+    return loss, parts
