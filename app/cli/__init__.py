@@ -12,4 +12,6 @@ COMMAND_MODULES = [
     "app.cli.train",
     "app.cli.segment",
     "app.cli.evaluate",
+    "app.cli.prelabel",
+    "app.cli.export",
 ]

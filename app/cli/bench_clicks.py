@@ -30,7 +30,8 @@ def add_arguments(parser):
                         help="dataset folder with imagesTs/ and labelsTs/ (MSD layout)")
     parser.add_argument("--split", default="Ts", help="Ts (default) or Tr")
     parser.add_argument("--engine", default="geodesic-crf",
-                        help="engine name or comma list (see app.core.refine.REFINERS)")
+                        help="engine name or comma list (see app.core.refine.REFINERS); "
+                             "geodesic engines take a solver suffix, e.g. geodesic-crf:fast-marching")
     parser.add_argument("--start", default="init", help="init, zero, or a comma list")
     parser.add_argument("--clicker", default="exact", help="exact, noisy, or a comma list")
     parser.add_argument("--model", default=None,
@@ -57,8 +58,6 @@ class Combination:
 
 
 def run(args) -> int:
-    from app.core.refine import get_refiner
-
     data = Path(args.data)
     engines = [e.strip() for e in args.engine.split(",") if e.strip()]
     starts = [s.strip() for s in args.start.split(",") if s.strip()]
@@ -66,7 +65,7 @@ def run(args) -> int:
     for s in starts:
         if s not in ("init", "zero"):
             raise SystemExit(f"error: --start must be init or zero, got {s!r}")
-    refiners = {name: get_refiner(name) for name in engines}
+    refiners = {name: make_refiner(name) for name in engines}
     cases = list_cases(data, args.split, args.cases)
     print(machine_line())
     print(f"data: {data} ({args.split}, {len(cases)} cases), every {args.every_k}-th fg slice, "
@@ -103,6 +102,21 @@ def run(args) -> int:
         write_csv(Path(args.summary_out), SUMMARY_FIELDS, summary)
         print(f"summary: {args.summary_out}")
     return 0
+
+
+def make_refiner(spec: str):
+    """An engine by name; 'geodesic-crf:raster-scan' picks the geodesic solver (for comparing)."""
+    from dataclasses import replace
+
+    from app.core.refine import get_refiner
+
+    name, _, method = spec.partition(":")
+    refiner = get_refiner(name)
+    if method:
+        if not hasattr(refiner, "params"):
+            raise SystemExit(f"error: engine {name} has no geodesic solver to choose")
+        refiner.params = replace(refiner.params, method=method)
+    return refiner
 
 
 def machine_line() -> str:

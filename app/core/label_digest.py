@@ -53,8 +53,14 @@ class DiceTracker:
 
     @staticmethod
     def _histogram(label_block: np.ndarray, ref_block: np.ndarray) -> np.ndarray:
-        codes = label_block.astype(np.int32).ravel() * 256 + ref_block.astype(np.int32).ravel()
-        return np.bincount(codes, minlength=65536).astype(np.int64)
+        # Only voxels labelled in either array need a code: (0, 0) is counted by subtraction,
+        # which makes the first count over a mostly empty volume ~10x cheaper.
+        lab, ref = label_block.ravel(), ref_block.ravel()
+        keep = np.flatnonzero(lab | ref)
+        codes = lab[keep].astype(np.int32) * 256 + ref[keep]
+        hist = np.bincount(codes, minlength=65536).astype(np.int64)
+        hist[0] += lab.size - keep.size
+        return hist
 
     def update(self, box_slices, before_block: np.ndarray, after_block: np.ndarray) -> None:
         ref = self._reference[box_slices]
@@ -63,6 +69,11 @@ class DiceTracker:
 
     def reset(self, label: np.ndarray) -> None:
         self._joint = self._histogram(label, self._reference)
+
+    def reference_values(self) -> list[int]:
+        """The non-zero classes present in the reference."""
+        n_ref = self._joint.reshape(256, 256).sum(axis=0)
+        return [int(v) for v in np.flatnonzero(n_ref[1:]) + 1]
 
     def dice(self, values=None) -> dict[str, float]:
         """{class: Dice} for the given classes (default: every class of the reference)."""

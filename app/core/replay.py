@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from app.core.interaction_log import LogError, array_sha1, image_fingerprint, load_arrays, read_log, sidecar
+from app.core.interaction_log import LogError, array_sha1, image_fingerprint, load_arrays, read_log
 from app.core.label_digest import label_checksum
 from app.core.refine.base import RefineOptions
 from app.core.seeds import AXIS_NAMES, voxel_to_plane
@@ -96,7 +96,7 @@ def open_log_session(log_path: str | os.PathLike, image=None, initial=None, refe
         options=options_from(header.get("options"), log_path.name),
         active_value=int(header.get("active_value", 1)),
         history_bytes=int(header.get("history_bytes", 256 << 20)),
-        label_kind=header.get("initial_kind", "initial"))
+        label_kind=header.get("initial_kind", "initial"), overwrite=header.get("overwrite", "lower"))
     return session, header, actions
 
 
@@ -114,6 +114,7 @@ def replay_action(session, entry: dict, log_dir: Path):
     """Do one logged action on the session; returns its ActionRecord (None if it did nothing)."""
     kind = entry["kind"]
     session.set_active_value(int(entry.get("value", session.active_value)))
+    session.set_overwrite(entry.get("overwrite", "lower"))
     if kind in ("click", "scribble"):
         options = options_from(entry.get("options"), describe(entry))
         if entry.get("engine") != session.engine or options != session.options:

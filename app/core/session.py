@@ -7,6 +7,11 @@ plan (see app/core/session_plans.py):
     result = plan.compute()                                                  # worker thread
     record = session.apply(plan, result)                                     # GUI thread
 
+and a propagation the same way, with a generator job for progress and cancel:
+`plan = session.prepare_propagation(axis, index)`, `result = run_job(plan.job(cancel), ...)` on
+the worker, `session.apply(plan, result)`. (row, col) are plane coordinates in numpy index order
+(app/core/seeds.py); the view converts the mouse with display_to_voxel + voxel_to_plane.
+
 Staleness rule: a plan remembers `session.version` when it was made; every change of label or
 seeds (any action, undo, redo) bumps the version. `apply` applies a result only if the version is
 unchanged, otherwise it changes nothing and returns None: the state the engine saw is gone. The
@@ -14,9 +19,10 @@ GUI then drops the result, or re-plans the same interaction on the current state
 `session.replan(plan)`. With one worker and clicks queued (each planned after the previous one
 was applied) nothing goes stale; an undo or brush stroke made while a click computes does.
 
-Multi-class labels: actions edit `active_value` (default 1). Foreground makes pixels that value
-(a structure inside another, e.g. tumour in liver, overwrites it); background and erase set only
-pixels *of that value* to 0, so another class is never removed by editing this one.
+Multi-class labels: actions edit `active_value` (default 1) under an overwrite policy (see
+app/core/label_values.py; default "lower": nested classes as in LiTS, editing tumour (2) may take
+liver (1) voxels, editing liver never removes tumour). Background and erase clear only voxels of
+the active value.
 """
 from __future__ import annotations
 
@@ -31,9 +37,10 @@ import numpy as np
 
 from app.core.errors import InputError, SegLoopError
 from app.core.label_digest import DiceTracker, LabelDigest
+from app.core.label_values import check_policy, merge
 from app.core.refine.base import RefineOptions, disks, scribble_pixels
 from app.core.seeds import (Seed, SeedStore, box_of_plane, check_axis, check_inside, plane_shape,
-                            plane_to_voxel, plane_view)
+                            plane_to_voxel)
 from app.core.session_plans import ClickPlan, VolumePlan, build_click_plan, resolve_refiner
 from app.core.undo import DEFAULT_HISTORY_BYTES, Edit, History, SeedChange, box_slices, make_edit
 from app.core.volume import Volume
@@ -78,7 +85,8 @@ class AnnotationSession:
                  reference: np.ndarray | None = None, engine: str = "geodesic-crf",
                  options: RefineOptions | None = None, log_path: str | Path | None = None,
                  autosave_dir: str | Path | None = None, active_value: int = 1,
-                 history_bytes: int = DEFAULT_HISTORY_BYTES, label_kind: str = "initial"):
+                 history_bytes: int = DEFAULT_HISTORY_BYTES, label_kind: str = "initial",
+                 overwrite: str = "lower"):
         self.volume = volume
         shape = volume.shape
         self.label = as_label(np.zeros(shape, np.uint8) if label is None else label, shape, "initial label")
@@ -89,6 +97,7 @@ class AnnotationSession:
         self.version = 0
         self.step = 0
         self.active_value = int(active_value)
+        self.overwrite = check_policy(overwrite)
         self.engine = engine
         self.options = options or RefineOptions()
         self.label_kind = label_kind
@@ -97,6 +106,7 @@ class AnnotationSession:
         self._listeners: list[Callable[[SessionEvent], None]] = []
         self._digest = LabelDigest(self.label)
         self._dice = DiceTracker(self.label, self.reference) if self.reference is not None else None
+        self._reference_values = self._dice.reference_values() if self._dice is not None else []
         self._opened = time.monotonic()
         self._t_offset = 0.0
         self.log = None
@@ -143,18 +153,23 @@ class AnnotationSession:
     def dice(self) -> dict[str, float] | None:
         if self._dice is None:
             return None
-        values = sorted(set(int(v) for v in np.unique(self.reference) if v) | {self.active_value})
+        values = sorted(set(self._reference_values) | {self.active_value})
         return self._dice.dice(values)
 
     def subscribe(self, callback: Callable[[SessionEvent], None]) -> None:
         """Call `callback(SessionEvent)` after every change (the GUI redraws the box it names)."""
         self._listeners.append(callback)
 
-    def set_engine(self, engine: str, options: RefineOptions | None = None) -> None:
+    def set_engine(self, engine, options: RefineOptions | None = None) -> None:
+        """Engine by registry name (app.core.refine.REFINERS), or a Refiner instance (tests)."""
         self._refiner = resolve_refiner(engine)
-        self.engine = engine
+        self.engine = engine if isinstance(engine, str) else self._refiner.name
         if options is not None:
             self.options = options
+
+    def set_overwrite(self, policy: str) -> None:
+        """Which other classes an edit may take over: "lower" (default), "none" or "all"."""
+        self.overwrite = check_policy(policy)
 
     def set_active_value(self, value: int) -> None:
         if not (1 <= int(value) <= 255):
@@ -205,11 +220,7 @@ class AnnotationSession:
                                f"{result.region} that does not fit the {h}x{w} slice.")
         slices = box_of_plane(axis, index, (r0, r1, c0, c1))
         old = self.label[slices]
-        new = old.copy()
-        flat_new, res = new.reshape(r1 - r0, c1 - c0), mask[r0:r1, c0:c1] > 0
-        v = plan.value
-        flat_new[res] = v
-        flat_new[~res & (flat_new == v)] = 0
+        new = merge(old, mask[r0:r1, c0:c1].reshape(old.shape), plan.value, plan.overwrite)
         key = (axis, index)
         seeds = (SeedChange(key, self.seeds.on_slice(*key), self.seeds.on_slice(*key) + (seed,)),)
         details = {"axis": axis, "slice": index, "fg": seed.foreground,
@@ -240,12 +251,9 @@ class AnnotationSession:
         r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
         slices = box_of_plane(axis, int(index), (r0, r1, c0, c1))
         old = self.label[slices]
-        new = old.copy()
-        flat, sel = new.reshape(r1 - r0, c1 - c0), paint[r0:r1, c0:c1]
-        if erase:
-            flat[sel & (flat == self.active_value)] = 0
-        else:
-            flat[sel] = self.active_value
+        sel, v = paint[r0:r1, c0:c1].reshape(old.shape), self.active_value
+        mask = ((old == v) & ~sel) if erase else (sel | (old == v))
+        new = merge(old, mask, v, self.overwrite)
         if np.array_equal(old, new):
             return None
         details = {"axis": axis, "slice": int(index), "points": [list(map(float, p)) for p in pts],
@@ -287,14 +295,15 @@ class AnnotationSession:
         return self.apply(plan, run_job(plan.job(cancel), on_progress))
 
     def _apply_volume(self, plan: VolumePlan, result) -> ActionRecord | None:
-        box = result.box
-        slices = box_slices(box)
+        if result.mask.size == 0:
+            return None
+        slices = box_slices(result.box)
         old = self.label[slices]
-        new = as_label(result.block, old.shape, "propagated block")
+        if result.mask.shape != old.shape:
+            raise SessionError(f"the {plan.kind} result {result.mask.shape} does not fit its box {result.box}.")
+        new = merge(old, result.mask, plan.value, plan.overwrite)
         details = dict(plan.details, latency_ms=round((time.perf_counter() - plan.created) * 1e3, 3),
                        compute_ms=round(result.seconds * 1e3, 3))
-        if np.array_equal(old, new):
-            return None
         return self._commit(plan.kind, old, new, slices, (), details)
 
     # ------------------------------------------------------------------ undo / redo
@@ -357,6 +366,7 @@ class AnnotationSession:
         self.version += 1
         self.step += 1
         entry = {"type": "action", "step": self.step, "kind": kind, "value": self.active_value,
+                 "overwrite": self.overwrite,
                  "t": round(self.elapsed(), 3), **details,
                  "box": list(box) if box is not None else None, "checksum": self.checksum}
         dice = self.dice()

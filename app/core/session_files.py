@@ -40,7 +40,7 @@ def make_header(session, log_path: Path) -> dict:
         "prior": prior, "prior_sha1": array_sha1(session.prior) if session.prior is not None else None,
         "reference": session.reference is not None,
         "engine": session.engine, "options": asdict(session.options),
-        "active_value": session.active_value, "history_bytes": session.history.cap_bytes,
+        "active_value": session.active_value, "overwrite": session.overwrite, "history_bytes": session.history.cap_bytes,
     }
 
 

@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 
 from app.core.errors import SegLoopError
+from app.core.label_values import object_mask
 from app.core.refine.base import Refiner, RefineOptions, RefineRequest, RefineResult
 from app.core.seeds import Seed, plane_spacing, plane_view
 
@@ -42,6 +43,7 @@ class ClickPlan:
     refiner: Refiner
     request: RefineRequest
     base_version: int
+    overwrite: str = "lower"
     created: float = field(default_factory=time.perf_counter)
 
     def compute(self) -> RefineResult:
@@ -61,7 +63,7 @@ def build_click_plan(session, seed: Seed) -> ClickPlan:
             (fg_scribbles if s.foreground else bg_scribbles).append(pts)
     value = session.active_value
     image = np.array(plane_view(session.volume.array, axis, index))
-    mask = (plane_view(session.label, axis, index) == value).astype(np.uint8)
+    mask = object_mask(plane_view(session.label, axis, index), value, session.overwrite)
     prior = None if session.prior is None else np.array(plane_view(session.prior, axis, index))
     request = RefineRequest(
         image=image, mask=mask, fg_clicks=fg_clicks, bg_clicks=bg_clicks,
@@ -69,14 +71,15 @@ def build_click_plan(session, seed: Seed) -> ClickPlan:
         fg_scribbles=fg_scribbles, bg_scribbles=bg_scribbles,
         spacing=plane_spacing(session.volume.spacing, axis), options=session.options)
     return ClickPlan(seed, value, session.engine, session.options, session._refiner, request,
-                     session.version)
+                     session.version, session.overwrite)
 
 
 @dataclass
 class VolumeResult:
-    """A block of the label to write at `box` (z0, z1, y0, y1, x0, x1)."""
+    """The 0/1 mask of the plan's label value inside `box` (z0, z1, y0, y1, x0, x1); applied with
+    the multi-class rule (1 -> value; 0 clears only that value). An empty mask: no change."""
     box: tuple[int, int, int, int, int, int]
-    block: np.ndarray
+    mask: np.ndarray
     seconds: float = 0.0
 
 
@@ -86,7 +89,9 @@ class VolumePlan:
     kind: str
     details: dict
     base_version: int
+    value: int
     make_job: Callable
+    overwrite: str = "lower"
     created: float = field(default_factory=time.perf_counter)
 
     def job(self, cancel=None):
@@ -99,7 +104,8 @@ class VolumePlan:
 
 
 def build_propagation_plan(session, axis: int, index: int, options: dict) -> VolumePlan:
-    from app.core.propagation_adapter import propagation_job_factory
+    from app.core.session_propagation import propagation_job_factory
 
     make_job, details = propagation_job_factory(session, axis, index, options)
-    return VolumePlan("propagate", details, session.version, make_job)
+    return VolumePlan("propagate", details, session.version, session.active_value, make_job,
+                      session.overwrite)

@@ -6,12 +6,18 @@ position becomes a voxel index in exactly one place, `scene_to_voxel`, which the
 now and click refinement will use later.
 
 Mouse: wheel = slices, Ctrl+wheel = zoom, middle drag or Ctrl+left drag = window/level,
-Shift+left drag = pan; plain left/right clicks are left free and reported by `voxelClicked`.
+Shift+left drag = pan; plain left/right clicks are reported by `voxelClicked` (or `clickedOutside`)
+and plain left/right drags by `strokeEvent`, for the annotation controller to interpret.
+
+Besides the label overlay the view draws named layers (`set_layer`): one volume each on the image
+grid, turned into RGBA per slice by a function, re-rendered on every slice or orientation change.
 """
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from typing import Callable
+
 from PyQt5.QtCore import QPointF, QRectF, Qt, pyqtSignal
 
 from app.core.intensity import Window
@@ -55,6 +61,13 @@ class _SliceViewBox(pg.ViewBox):
                 self._drag_start_window = None
         elif button == Qt.LeftButton and modifiers & Qt.ShiftModifier:
             super().mouseDragEvent(ev, axis)  # pan
+        elif button in (Qt.LeftButton, Qt.RightButton) and self._view.state is not None:
+            ev.accept()  # a scribble or a brush stroke: points off the image arrive as None
+            view = self._view
+            if ev.isStart():
+                view.strokeEvent.emit("start", view.scene_to_voxel(ev.buttonDownScenePos()), int(button))
+            phase = "finish" if ev.isFinish() else "move"
+            view.strokeEvent.emit(phase, view.scene_to_voxel(ev.scenePos()), int(button))
         else:
             ev.ignore()
 
@@ -63,6 +76,15 @@ class _SliceViewBox(pg.ViewBox):
         if voxel is not None:
             ev.accept()
             self._view.voxelClicked.emit(*voxel, int(ev.button()))
+        elif self._view.state is not None and ev.button() in (Qt.LeftButton, Qt.RightButton):
+            ev.accept()
+            self._view.clickedOutside.emit(int(ev.button()))
+
+
+class _Layer:
+    def __init__(self, item: pg.ImageItem, volume: np.ndarray, render: Callable[[np.ndarray], np.ndarray]):
+        self.item, self.volume, self.render = item, volume, render
+        self.visible = True
 
 
 class SliceView(pg.GraphicsView):
@@ -74,6 +96,8 @@ class SliceView(pg.GraphicsView):
     voxelHovered = pyqtSignal(int, int, int)     # z, y, x under the mouse
     hoverLeft = pyqtSignal()                     # mouse outside the image
     voxelClicked = pyqtSignal(int, int, int, int)  # z, y, x, Qt.MouseButton (for click refinement)
+    clickedOutside = pyqtSignal(int)             # Qt.MouseButton of a click beside the image
+    strokeEvent = pyqtSignal(str, object, int)   # "start"/"move"/"finish", (z, y, x) or None, button
 
     def __init__(self, parent=None):
         super().__init__(parent, background="k")
@@ -87,8 +111,10 @@ class SliceView(pg.GraphicsView):
         self.overlay_item.setZValue(10)
         self.view_box.addItem(self.image_item)
         self.view_box.addItem(self.overlay_item)
+        self._layers: dict[str, _Layer] = {}
         self.setFocusPolicy(Qt.WheelFocus)
-        self.setToolTip("Wheel: slices · Ctrl+wheel: zoom · Middle or Ctrl+left drag: window/level · "
+        self.setToolTip("Left click / drag: foreground seed / scribble · Right click / drag: background · "
+                        "Wheel: slices · Ctrl+wheel: zoom · Middle or Ctrl+left drag: window/level · "
                         "Shift+left drag: pan")
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
 
@@ -98,6 +124,8 @@ class SliceView(pg.GraphicsView):
         if tuple(image.shape) != state.shape or (label is not None and label.shape != image.shape):
             raise ValueError("image, label and view state must share one grid")
         self.image, self.label, self.state = image, label, state
+        for name in list(self._layers):  # layers belong to the previous volume
+            self.remove_layer(name)
         self._render_image()
         self._render_overlay()
         self.reset_zoom()
@@ -111,10 +139,68 @@ class SliceView(pg.GraphicsView):
         self.label = label
         self._render_overlay()
 
+    def refresh_label(self) -> None:
+        """Redraw the overlay after the label array changed in place (an annotation action)."""
+        self._render_overlay()
+
+    def repaint_now(self) -> None:
+        """Paint the viewport synchronously (what the click-to-screen latency measures up to)."""
+        self.viewport().repaint()
+
     def clear(self) -> None:
         self.image = self.label = self.state = None
         self.image_item.clear()
         self.overlay_item.clear()
+        for name in list(self._layers):
+            self.remove_layer(name)
+
+    # --- named layers (heat map, reference outline) --------------------------------------
+    def set_layer(self, name: str, volume: np.ndarray, render: Callable[[np.ndarray], np.ndarray],
+                  z_value: float, visible: bool = True) -> None:
+        """Show `render(current slice of volume)` (RGBA) above the image at depth `z_value`."""
+        if self.image is None or volume.shape != self.image.shape:
+            raise ValueError(f"layer {name!r} must lie on the image grid")
+        self.remove_layer(name)
+        item = pg.ImageItem(axisOrder="row-major")
+        item.setZValue(z_value)
+        self.view_box.addItem(item)
+        layer = self._layers[name] = _Layer(item, volume, render)
+        layer.visible = bool(visible)
+        self._render_layer(layer)
+
+    def remove_layer(self, name: str) -> None:
+        layer = self._layers.pop(name, None)
+        if layer is not None:
+            self.view_box.removeItem(layer.item)
+
+    def has_layer(self, name: str) -> bool:
+        return name in self._layers
+
+    def set_layer_visible(self, name: str, visible: bool) -> None:
+        layer = self._layers.get(name)
+        if layer is not None:
+            layer.visible = bool(visible)
+            self._render_layer(layer)
+
+    def layer_visible(self, name: str) -> bool:
+        return name in self._layers and self._layers[name].visible
+
+    def displayed_layer(self, name: str) -> np.ndarray | None:
+        """The RGBA array a layer's item holds (None when absent or hidden)."""
+        layer = self._layers.get(name)
+        return layer.item.image if layer is not None and layer.item.isVisible() else None
+
+    def _render_layer(self, layer: _Layer) -> None:
+        if self.state is None or not layer.visible:
+            layer.item.setVisible(False)
+            return
+        layer.item.setImage(layer.render(self.state.slice_of(layer.volume)), autoLevels=False, levels=(0, 255))
+        layer.item.setRect(self._slice_rect())
+        layer.item.setVisible(True)
+
+    def _render_layers(self) -> None:
+        for layer in self._layers.values():
+            self._render_layer(layer)
 
     @property
     def displayed_image(self) -> np.ndarray | None:
@@ -159,6 +245,7 @@ class SliceView(pg.GraphicsView):
     def _after_slice_change(self) -> None:
         self._render_image()
         self._render_overlay()
+        self._render_layers()
         self.sliceChanged.emit(self.state.slice_index, self.state.slice_count)
 
     def set_orientation(self, orientation: Orientation | str) -> None:
@@ -166,6 +253,7 @@ class SliceView(pg.GraphicsView):
             return
         self._render_image()
         self._render_overlay()
+        self._render_layers()
         self.reset_zoom()
         self.orientationChanged.emit(self.state.orientation.value)
         self.sliceChanged.emit(self.state.slice_index, self.state.slice_count)
@@ -211,9 +299,13 @@ class SliceView(pg.GraphicsView):
 
     def voxel_to_scene(self, z: int, y: int, x: int) -> QPointF:
         """Scene position of the centre of voxel (z, y, x) in the current orientation."""
+        return self.view_box.mapViewToScene(self.voxel_to_view(z, y, x))
+
+    def voxel_to_view(self, z: int, y: int, x: int) -> QPointF:
+        """View (mm) position of the centre of voxel (z, y, x): where items in the view box go."""
         _, row, column = self.state.display_position(z, y, x)
         row_mm, column_mm = self.state.pixel_size_mm
-        return self.view_box.mapViewToScene(QPointF((column + 0.5) * column_mm, (row + 0.5) * row_mm))
+        return QPointF((column + 0.5) * column_mm, (row + 0.5) * row_mm)
 
     def _on_mouse_moved(self, scene_pos: QPointF) -> None:
         voxel = self.scene_to_voxel(scene_pos)

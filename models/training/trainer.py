@@ -136,9 +136,14 @@ def train(config: TrainConfig, cases: tuple[list[Case], list[Case]] | None = Non
         f"device {device}, loaded in {time.monotonic() - t0:.0f} s")
 
     arch, arch_kwargs, network = build_network(config)
+    prior = None
     if config.init:
         start = load_checkpoint(config.init, device="cpu")
         network.load_state_dict(start.network.state_dict())
+        prior = {k: start.meta.get(k) for k in ("mode", "epochs", "strong_fraction", "metrics",
+                                                 "weights_sha256", "created")}
+        prior["command"] = start.meta.get("training", {}).get("config", {}).get("command")
+        prior["init_from"] = start.meta.get("training", {}).get("init_from")
         log(f"initialised from {config.init}")
     network.to(device).train()
     optimiser = torch.optim.Adam(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -158,6 +163,14 @@ def train(config: TrainConfig, cases: tuple[list[Case], list[Case]] | None = Non
     best = {"val_dice": -1.0}
     history = []
     step = 0
+    if config.init and val_cases:
+        # the starting point is the one to beat: a continued run never ships something worse
+        best = {"epoch": 0, "loss": float("nan"), **validate(network, val_cases, config.context,
+                                                              device, use_cam), "minutes": 0.0}
+        history.append(best)
+        log(f"epoch   0  (init)  val Dice {best['val_dice']:.4f}  *saved")
+        _save(network, config, arch, arch_kwargs, best, history, train_cases, val_cases, strong,
+                  prior)
     for epoch in range(1, config.epochs + 1):
         losses = []
         bar = tqdm(range(config.steps_per_epoch), desc=f"epoch {epoch}/{config.epochs}",
@@ -182,7 +195,8 @@ def train(config: TrainConfig, cases: tuple[list[Case], list[Case]] | None = Non
             + ("  *saved" if improved else "") + f"  {record['minutes']:.1f} min")
         if improved:
             best = record
-            _save(network, config, arch, arch_kwargs, best, history, train_cases, val_cases, strong)
+            _save(network, config, arch, arch_kwargs, best, history, train_cases, val_cases, strong,
+                  prior)
         if deadline and time.monotonic() > deadline:
             log(f"time budget of {config.max_minutes} min reached after epoch {epoch}")
             break
@@ -190,7 +204,8 @@ def train(config: TrainConfig, cases: tuple[list[Case], list[Case]] | None = Non
     return {"best": best, "history": history, "out": config.out}
 
 
-def _save(network, config, arch, arch_kwargs, best, history, train_cases, val_cases, strong):
+def _save(network, config, arch, arch_kwargs, best, history, train_cases, val_cases, strong,
+              prior):
     meta = {
         "architecture": arch,
         "arch_kwargs": arch_kwargs,
@@ -212,6 +227,7 @@ def _save(network, config, arch, arch_kwargs, best, history, train_cases, val_ca
             "config": {k: (list(v) if isinstance(v, tuple) else v)
                        for k, v in dataclasses.asdict(config).items()},
             "history": history,
+            "init_from": prior,     # the run this one continued (its own command and metrics)
         },
         "metrics": {k: v for k, v in best.items() if k != "epoch"},
     }

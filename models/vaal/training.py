@@ -37,8 +37,11 @@ class VAALConfig:
     lr_vae: float = 5e-4
     lr_discriminator: float = 5e-4
     beta: float = 1.0
-    adversary_weight: float = 0.05
+    adversary_weight: float = 0.005
     aux_weight: float = 1.0
+    # train the discriminator on latent samples rather than means: the posterior's noise keeps
+    # it from memorising the few labelled slices, so it learns regions of the latent space
+    discriminator_sampling: bool = True
     seed: int = 0
     device: str | None = None
 
@@ -120,8 +123,11 @@ def train_vaal_steps(labelled: np.ndarray, unlabelled: np.ndarray, config: VAALC
         bl, _ = batch(xl, al)
         bu, _ = batch(xu, au)
         with torch.no_grad():
-            mu_l, _ = vae.encode(bl)
-            mu_u, _ = vae.encode(bu)
+            mu_l, logvar_l = vae.encode(bl)
+            mu_u, logvar_u = vae.encode(bu)
+            if config.discriminator_sampling:
+                mu_l = mu_l + torch.randn_like(mu_l) * torch.exp(0.5 * logvar_l)
+                mu_u = mu_u + torch.randn_like(mu_u) * torch.exp(0.5 * logvar_u)
         logits = torch.cat([disc(mu_l), disc(mu_u)])
         target = torch.cat([torch.ones(len(mu_l)), torch.zeros(len(mu_u))]).to(device)
         d_loss = F.binary_cross_entropy_with_logits(logits, target)
@@ -129,7 +135,7 @@ def train_vaal_steps(labelled: np.ndarray, unlabelled: np.ndarray, config: VAALC
         d_loss.backward()
         opt_disc.step()
         if step % 25 == 0 or step == config.steps:
-            history.append({"step": step, "vae_loss": float(loss), "disc_loss": float(d_loss)})
+            history.append({"step": step, "vae_loss": loss.item(), "disc_loss": d_loss.item()})
         yield step, config.steps
     vae.eval()
     disc.eval()

@@ -138,6 +138,8 @@ def test_a_snapshot_that_disagrees_with_the_log_is_ignored(tmp_path):
     _run(expected, ACTIONS_BEFORE_PAUSE)
     restored = restore(find_recoverable(root)[0])
     assert np.array_equal(restored.label, expected.label)
+    restored.close()
+    s.close()
 
 
 def test_edits_reach_the_log_at_once_and_a_snapshot_within_the_deadline(tmp_path):

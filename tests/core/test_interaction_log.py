@@ -56,6 +56,7 @@ def _edit(s):
     proposal[8] = 1
     s.set_label(proposal, "proposal")
     s.click(2, 25, (7, 18), True)
+    assert s.propagate(0, 5) is not None
 
 
 def test_each_action_is_one_durable_line_with_what_replay_needs(tmp_path):

@@ -66,8 +66,8 @@ def test_every_action_undoes_bit_for_bit_and_redo_reapplies(case):
     start[rng.random(start.shape) < 0.02] = 2            # speckle of another class
     s = AnnotationSession(volume, label=start, engine=ENGINE)
     states = [s.label.copy()]
-    s.click(0, 6, (20, 24), True); states.append(s.label.copy())
-    s.scribble(0, 5, [(15, 15), (15, 30)], False); states.append(s.label.copy())
+    s.click(0, 6, (20, 24), False); states.append(s.label.copy())
+    s.scribble(0, 5, [(2, 2), (2, 12)], True); states.append(s.label.copy())
     s.brush(1, 20, [(2, 5), (8, 40)], 2.0); states.append(s.label.copy())
     s.brush(1, 20, [(4, 10)], 3.0, erase=True); states.append(s.label.copy())
     proposal = np.zeros_like(start); proposal[3:9, 10:30, 10:40] = 1
@@ -196,3 +196,74 @@ def test_history_cap_drops_oldest_steps(case):
     assert len(s.history.undo_stack) == 1 and s.history.dropped == 1
     s.undo()
     assert s.label[2].sum() == 0 and s.label[1].sum() > 0 and s.undo() is None
+
+
+def test_editing_liver_never_removes_tumour_and_policy_none_protects_every_class(case):
+    volume, truth = case
+    label = truth.copy()
+    label[6, 18:23, 22:27] = 2                            # tumour inside the liver
+    s = AnnotationSession(volume, label=label, engine=ENGINE, active_value=1)
+    s.click(0, 6, (20, 24), foreground=False)             # background for liver on the tumour
+    s.brush(0, 6, [(20, 20), (20, 28)], 3.0, erase=True)
+    s.brush(0, 6, [(20, 20), (20, 28)], 3.0)
+    assert np.array_equal(s.label == 2, label == 2)
+    before = s.label.copy()
+    s.set_overwrite("none")
+    s.set_active_value(2)
+    s.click(0, 6, (20, 30), foreground=True)              # tumour grows only into background
+    s.brush(0, 7, [(20, 24)], 4.0)
+    s.brush(0, 6, [(20, 24)], 2.0, erase=True)
+    assert np.all(s.label[before == 1] == 1)             # no liver voxel changed
+    assert (s.label == 2).sum() != (before == 2).sum()
+    with pytest.raises(SegLoopError, match="overwrite policy"):
+        s.set_overwrite("sometimes")
+
+
+def _ball_volume():
+    z, y, x = np.mgrid[:16, :24, :20]
+    inside = ((z - 8) / 6.0) ** 2 + ((y - 12) / 7.0) ** 2 + ((x - 10) / 6.0) ** 2 <= 1
+    rng = np.random.default_rng(1)
+    return Volume((inside * 300 + rng.normal(0, 5, inside.shape)).astype(np.float32),
+                  spacing=(1.0, 1.0, 1.5)), inside.astype(np.uint8)
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_propagation_from_one_slice_is_one_undoable_step(axis):
+    volume, ball = _ball_volume()
+    label = np.zeros_like(ball)
+    centre = (8, 12, 10)[axis]
+    index = [slice(None)] * 3
+    index[axis] = centre
+    label[tuple(index)] = ball[tuple(index)]              # only the middle slice is labelled
+    label[0, 0, 0] = 2                                    # another class, far away
+    s = AnnotationSession(volume, label=label, reference=ball, engine=ENGINE)
+    progress = []
+    record = s.propagate(axis, centre, on_progress=progress.append)
+    assert record is not None and progress and progress[-1].done == progress[-1].total
+    assert record.entry["dice"]["1"] > 0.8                # the ball is found along that axis
+    assert s.label[0, 0, 0] == 2
+    lo, hi = record.box[2 * axis], record.box[2 * axis + 1]
+    assert lo < centre < hi - 1
+    after = s.label.copy()
+    s.undo()
+    assert np.array_equal(s.label, label)
+    s.redo()
+    assert np.array_equal(s.label, after)
+
+
+def test_propagation_plan_runs_as_a_job_and_goes_stale(tmp_path):
+    volume, ball = _ball_volume()
+    label = np.zeros_like(ball)
+    label[8] = ball[8]
+    s = AnnotationSession(volume, label=label, engine=ENGINE)
+    plan = s.prepare_propagation(0, 8)
+    job = plan.job()                                      # what the GUI worker iterates
+    from app.core.jobs import run_job
+
+    result = run_job(job)
+    s.brush(0, 0, [(1, 1)], 1)
+    assert s.apply(plan, result) is None                 # stale: the label changed meanwhile
+    with pytest.raises(SessionError, match="nothing to propagate"):
+        s.propagate(0, 2)
+    with pytest.raises(ClickOutsideImageError):
+        s.propagate(2, 20)

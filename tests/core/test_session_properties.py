@@ -1,4 +1,4 @@
-"""Property: any sequence of clicks, scribbles, brush strokes, undo/redo and seed clearing, on any small
+"""Property: any sequence of clicks, scribbles, brush strokes, propagation, undo/redo and seed clearing, on any small
 image, raises nothing but SegLoopError; undoing everything gives back the initial label bit for bit,
 and redoing everything gives back the newest state."""
 from __future__ import annotations
@@ -12,10 +12,13 @@ from app.core.session import AnnotationSession
 from app.core.volume import Volume
 
 SHAPE = (5, 14, 17)
-coord = st.integers(min_value=-3, max_value=20)  # some points fall off the slice on purpose
+PLANES = {0: (14, 17), 1: (5, 17), 2: (5, 14)}
+# Positions are fractions of the slice size, mapped when used; a few fall off it on purpose.
+frac = st.one_of(st.floats(min_value=0, max_value=0.999), st.floats(min_value=0, max_value=0.999),
+                 st.floats(min_value=0, max_value=0.999), st.floats(min_value=-0.03, max_value=1.03))
 axis = st.integers(min_value=0, max_value=2)
-index = st.integers(min_value=-1, max_value=17)
-point = st.tuples(coord, coord)
+index = frac
+point = st.tuples(frac, frac)
 
 action = st.one_of(
     st.tuples(st.just("click"), axis, index, point, st.booleans()),
@@ -26,10 +29,11 @@ action = st.one_of(
     st.tuples(st.just("redo")),
     st.tuples(st.just("clear_seeds"), axis, index),
     st.tuples(st.just("value"), st.integers(min_value=1, max_value=3)),
+    st.tuples(st.just("propagate"), axis, index),
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2 ** 16), actions=st.lists(action, max_size=14),
        engine=st.sampled_from(["geodesic-nearest", "geodesic-crf"]))
 def test_random_edit_sequences_are_safe_and_fully_undoable(seed, actions, engine):
@@ -39,20 +43,29 @@ def test_random_edit_sequences_are_safe_and_fully_undoable(seed, actions, engine
     prior = rng.random(SHAPE).astype(np.float32) if seed % 2 else None
     volume = Volume(image, spacing=(1.0, 0.7, 2.5))
     s = AnnotationSession(volume, label=initial, prior=prior, engine=engine)
+    def where(a, i):
+        return a, int(np.floor(i * SHAPE[a]))
+
+    def pts(a, points):
+        h, w = PLANES[a]
+        return [(int(np.floor(r * h)), int(np.floor(c * w))) for r, c in points]
+
     for act in actions:
         try:
             if act[0] == "click":
-                s.click(act[1], act[2], act[3], act[4])
+                s.click(*where(act[1], act[2]), pts(act[1], [act[3]])[0], act[4])
             elif act[0] == "scribble":
-                s.scribble(act[1], act[2], act[3], act[4])
+                s.scribble(*where(act[1], act[2]), pts(act[1], act[3]), act[4])
             elif act[0] == "brush":
-                s.brush(act[1], act[2], act[3], act[4], erase=act[5])
+                s.brush(*where(act[1], act[2]), pts(act[1], act[3]), act[4], erase=act[5])
             elif act[0] == "undo":
                 s.undo()
             elif act[0] == "redo":
                 s.redo()
+            elif act[0] == "propagate":
+                s.propagate(*where(act[1], act[2]))
             elif act[0] == "clear_seeds":
-                s.clear_seeds(act[1], act[2])
+                s.clear_seeds(*where(act[1], act[2]))
             else:
                 s.set_active_value(act[1])
         except SegLoopError:

@@ -82,7 +82,7 @@ def train_round_steps(model: LoadedModel, cases: Sequence[Case], config: RoundCo
         loss.backward()
         optimiser.step()
         schedule.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
         if step % 10 == 0 or step == steps:
             yield Progress(step, steps, f"training on {len(cases)} cases, loss {np.mean(losses[-10:]):.3f}")
     network.eval()

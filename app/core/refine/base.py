@@ -30,7 +30,7 @@ class RefineOptions:
     window_min_mm: float = 12.0
     window_max_mm: float = 64.0
     reach_default_mm: float = 25.0       # flat-region reach of a click with nothing of its class near
-    reach_min_mm: float = 4.0
+    reach_min_mm: float = 2.0
     reach_factor: float = 3.0            # reach = reach_factor x distance from click to its class
     lam: float = 4.0                     # graph-cut smoothness weight (see app/core/graphcut.py)
     dense_crf: bool = False              # geodesic-crf: denseCRF pass on the window after the cut

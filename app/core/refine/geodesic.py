@@ -27,53 +27,62 @@ FAR = 1e10
 
 
 def standardise_window(image: np.ndarray, smooth_px: float = 1.0) -> np.ndarray:
-    """Light Gaussian smoothing, then robust standardisation (median / MAD) of the window.
+    """Light Gaussian smoothing, then division by the window's noise level (so 1 unit = 1 noise SD).
 
-    Robust scale: a window holding air or bone next to soft tissue would otherwise get an SD so
-    large that tumour-versus-muscle contrast vanishes (CT: ~40 HU against an SD of ~500 HU).
+    The noise SD is the robust spread (1.4826 MAD) of the fine residual (image minus its blur),
+    which flat tissue dominates and edges barely touch. Scaling by it, rather than by the window's
+    SD or MAD, keeps "how strong is this edge" independent of what else the window holds (air or
+    bone next to soft tissue would otherwise shrink tumour-versus-muscle contrast to nothing).
     """
     img = np.asarray(image, dtype=np.float32)
+    residual = img - ndimage.gaussian_filter(img, 1.0)
+    noise = 1.4826 * float(np.median(np.abs(residual - np.median(residual))))
+    if noise < 1e-6:
+        noise = float(img.std()) * 0.05 or 1.0
     if smooth_px > 0:
         img = ndimage.gaussian_filter(img, smooth_px)
-    med = float(np.median(img))
-    mad = float(np.median(np.abs(img - med))) * 1.4826
-    if mad < 1e-6:
-        mad = float(img.std()) or 1.0
-    return (img - med) / mad
+    return (img - float(np.median(img))) / noise
 
 
 def geodesic_distance(image_std: np.ndarray, seeds: np.ndarray, spacing=(1.0, 1.0),
-                      spatial_weight: float = 0.1, method: str = DEFAULT_METHOD) -> np.ndarray:
-    """Distance (float32, FAR where unreachable or no seeds) from the True pixels of `seeds`."""
+                      spatial_weight: float = 0.1, method: str = DEFAULT_METHOD,
+                      edge_scale: float = 5.0) -> np.ndarray:
+    """Distance (float32, FAR where unreachable or no seeds) from the True pixels of `seeds`.
+
+    image_std is in noise-SD units (standardise_window). Intensity change counts in units of
+    edge_scale noise SDs, and only beyond the gradient that flat tissue shows (the window's
+    median gradient), so texture and noise do not pile up along a long path inside one tissue.
+    """
     seeds = np.asarray(seeds, dtype=bool)
     if not seeds.any():
         return np.full(seeds.shape, FAR, np.float32)
     sy, sx = (float(s) for s in spacing)
     if method == "mcp":
-        return _mcp(image_std, seeds, (sy, sx), spatial_weight)
+        return _mcp(image_std, seeds, (sy, sx), spatial_weight, edge_scale)
     if method in ("fast-marching", "raster-scan"):
-        return _geodistk(image_std, seeds, (sy, sx), spatial_weight, method)
+        return _geodistk(image_std / edge_scale, seeds, (sy, sx), spatial_weight, method)
     raise ValueError(f"unknown geodesic method {method!r}; choose one of {', '.join(METHODS)}")
 
 
-def _mcp(image_std, seeds, spacing, w):
+def _mcp(image_std, seeds, spacing, w, edge_scale):
     from skimage.graph import MCP_Geometric
 
     gy, gx = np.gradient(image_std.astype(np.float64), *spacing)
-    cost = np.sqrt(w * w + gy * gy + gx * gx)
+    grad = np.hypot(gy, gx)
+    excess = np.maximum(grad - float(np.median(grad)), 0.0) / edge_scale
+    cost = np.sqrt(w * w + excess * excess)
     mcp = MCP_Geometric(cost, fully_connected=True, sampling=spacing)
     dist, _ = mcp.find_costs(np.argwhere(seeds))
-    # MCP charges half a node's cost on entering and leaving it; seeds start at 0 either way.
     return np.where(np.isfinite(dist), dist, FAR).astype(np.float32)
 
 
-def _geodistk(image_std, seeds, spacing, w, method):
+def _geodistk(image_scaled, seeds, spacing, w, method):
     import GeodisTK
 
-    h, wd = image_std.shape
+    h, wd = image_scaled.shape
     yy, xx = np.mgrid[0:h, 0:wd].astype(np.float32)
     channels = np.ascontiguousarray(
-        np.stack([image_std.astype(np.float32), w * spacing[0] * yy, w * spacing[1] * xx], axis=-1))
+        np.stack([image_scaled.astype(np.float32), w * spacing[0] * yy, w * spacing[1] * xx], axis=-1))
     s = np.ascontiguousarray(seeds.astype(np.uint8))
     if method == "fast-marching":
         dist = GeodisTK.geodesic2d_fast_marching(channels, s)

@@ -35,9 +35,15 @@ from app.core.refine.geodesic import (DEFAULT_METHOD, geodesic_distance, similar
 @dataclass(frozen=True)
 class GeodesicParams:
     method: str = DEFAULT_METHOD
-    tau: float = 1.0              # similarity scale, in units of the window's robust SD
+    tau: float = 1.0              # similarity scale (distance units: see refine/geodesic.py)
+    edge_scale: float = 5.0       # an intensity step of edge_scale noise SDs costs 1 tau
     alpha: float = 3.0            # weight of seed similarity in the log-odds
-    m0: float = 1.0               # weight of the current mask in the log-odds
+    m0: float = 1.0               # weight of the current mask in the log-odds at the click...
+    m_far: float = 3.0            # ...rising to m0 + m_far one reach away for labelled pixels (an
+                                  # object far from a click needs more evidence to shrink than
+                                  # the label under it);
+    m_far_bg: float = 0.0         # ...and to m0 + m_far_bg for unlabelled ones (an empty slice is
+                                  # "not done yet", not confident background)
     prior_weight: float = 0.5     # weight of logit(prior)
     zone: float = 2.0             # free zone: same-class distance below zone * tau
     smooth_px: float = 1.0
@@ -49,9 +55,22 @@ def seed_evidence(checked: CheckedRequest, box, params: GeodesicParams, reach_mm
     img = standardise_window(checked.image[y0:y1, x0:x1], params.smooth_px)
     fg, bg = checked.seed_masks(box)
     w = params.tau / max(reach_mm, 1e-3)
-    d_fg = geodesic_distance(img, fg, checked.spacing, w, params.method)
-    d_bg = geodesic_distance(img, bg, checked.spacing, w, params.method)
+    d_fg = geodesic_distance(img, fg, checked.spacing, w, params.method, params.edge_scale)
+    d_bg = geodesic_distance(img, bg, checked.spacing, w, params.method, params.edge_scale)
     return img, fg, bg, d_fg, d_bg
+
+
+def mask_logit(checked: CheckedRequest, box, current, reach_mm: float, params: GeodesicParams):
+    """Log-odds from the current label: +-m0 under the newest click, stronger farther away."""
+    y0, y1, x0, x1 = box
+    newest = np.ones((y1 - y0, x1 - x0), bool)
+    pts = checked.newest_points - np.array([y0, x0])
+    newest[pts[:, 0], pts[:, 1]] = False
+    dist = ndimage.distance_transform_edt(newest, sampling=checked.spacing)
+    ramp = 1.0 - np.exp(-np.square(dist / max(reach_mm, 1e-3)))
+    labelled = current > 0
+    weight = params.m0 + np.where(labelled, params.m_far, params.m_far_bg) * ramp
+    return np.where(labelled, weight, -weight).astype(np.float32)
 
 
 def free_zone(checked: CheckedRequest, box, d_same: np.ndarray, limit: float) -> np.ndarray:
@@ -81,7 +100,7 @@ class GeodesicCRFRefiner(Refiner):
         t1 = time.perf_counter()
 
         current = checked.mask[y0:y1, x0:x1]
-        logit = p.m0 * (2.0 * current.astype(np.float32) - 1.0)
+        logit = mask_logit(checked, box, current, reach_mm, p)
         if request.prior is not None:
             prior = np.clip(np.asarray(request.prior, np.float32)[y0:y1, x0:x1], 0.02, 0.98)
             logit += p.prior_weight * np.log(prior / (1.0 - prior))
