@@ -16,18 +16,22 @@ from pathlib import Path
 
 import numpy as np
 
+REPO = Path(__file__).resolve().parents[2]
 NAME = "bench-clicks"
 HELP = "robot-user click benchmark of the refinement engines (NoC@85/90, Dice per click, latency)"
 
 ROW_FIELDS = ["case", "slice", "engine", "start", "clicker", "noc85", "noc90", "dice_0", "dice_1",
-              "dice_3", "dice_5", "dice_10", "ms_median", "ms_p95", "clicks", "fg_pixels"]
-SUMMARY_FIELDS = ["engine", "start", "clicker", "slices", "noc85", "noc90", "nof90", "dice_0",
-                  "dice_1", "dice_3", "dice_5", "dice_10", "ms_median", "ms_p95", "calls"]
+              "dice_3", "dice_5", "dice_10", "ms_median", "ms_p95", "clicks", "fg_pixels", "mode",
+              "auc5"]
+SUMMARY_FIELDS = ["mode", "engine", "start", "clicker", "slices", "noc85", "noc90", "nof90",
+                  "dice_0", "dice_1", "dice_3", "dice_5", "dice_10", "auc5", "ms_median", "ms_p95",
+                  "calls"]
 
 
 def add_arguments(parser):
-    parser.add_argument("--data", default="../shared/data/bench",
-                        help="dataset folder with imagesTs/ and labelsTs/ (MSD layout)")
+    parser.add_argument("--data", default=str(REPO / ".." / "shared" / "data" / "bench"),
+                        help="dataset folder with imagesTs/ and labelsTs/ (MSD layout; default "
+                             "../shared/data/bench next to the repository)")
     parser.add_argument("--split", default="Ts", help="Ts (default) or Tr")
     parser.add_argument("--engine", default="geodesic-crf",
                         help="engine name or comma list (see app.core.refine.REFINERS); "
@@ -38,13 +42,19 @@ def add_arguments(parser):
                         help="model for --start init (default: the app's default model)")
     parser.add_argument("--init-dir", default=None,
                         help="folder of precomputed initial masks <case>.nii.gz (instead of a model)")
+    parser.add_argument("--init-cache", default=str(REPO / "benchmarks" / "out" / "init_cache"),
+                        help="folder where model initial masks/probabilities are cached per case")
+    parser.add_argument("--mode", default="2d", choices=["2d", "3d"],
+                        help="2d: sessions per slice; 3d: 5 clicks per volume at the largest "
+                             "26-connected error (exact clicker; Dice and its area over 5 clicks)")
     parser.add_argument("--every-k", type=int, default=8, help="evaluate every k-th foreground slice")
     parser.add_argument("--cases", default=None, help="comma list of case names to keep")
     parser.add_argument("--max-clicks", type=int, default=20)
     parser.add_argument("--full", action="store_true",
                         help="always run all clicks (default: stop after 10 clicks once Dice >= 0.90)")
     parser.add_argument("--seed", type=int, default=0, help="noisy clicker seed")
-    parser.add_argument("--out", default="benchmarks/out/clicks.csv", help="per-slice CSV")
+    parser.add_argument("--out", default=str(REPO / "benchmarks" / "out" / "clicks.csv"),
+                        help="per-slice CSV")
     parser.add_argument("--summary-out", default=None, help="also write the summary table as CSV")
 
 
@@ -66,10 +76,16 @@ def run(args) -> int:
         if s not in ("init", "zero"):
             raise SystemExit(f"error: --start must be init or zero, got {s!r}")
     refiners = {name: make_refiner(name) for name in engines}
+    from app.core import graphcut
+
+    # Start the graph-cut worker before timing anything (its ~0.1-2 s start-up is not a click).
+    graphcut.graph_cut_2d(np.zeros((8, 8), np.float32), np.full((8, 8), 0.5, np.float32))
     cases = list_cases(data, args.split, args.cases)
     print(machine_line())
     print(f"data: {data} ({args.split}, {len(cases)} cases), every {args.every_k}-th fg slice, "
           f"engines {engines}, starts {starts}, clickers {clickers}")
+    if args.mode == "3d":
+        clickers = ["exact"]
     combos = {(e, s, c): Combination(e, s, c) for e in engines for s in starts for c in clickers}
     out_path = Path(args.out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -82,6 +98,16 @@ def run(args) -> int:
             for s in starts:
                 starts_for_case[s] = initial_masks(s, case, volume, args)
             spacing = (volume.spacing[1], volume.spacing[0])
+            if args.mode == "3d":
+                for (e, s, c), combo in combos.items():
+                    start_mask, prior = starts_for_case[s]
+                    row, secs = run_one_3d(refiners[e], volume, label, start_mask, prior)
+                    row.update(case=case, slice=-1, engine=e, start=s, clicker="exact", mode="3d")
+                    combo.rows.append(row)
+                    combo.seconds.extend(secs)
+                    writer.writerow(row)
+                print(f"  {case}: done", flush=True)
+                continue
             for z in evaluation_slices(label, args.every_k):
                 for (e, s, c), combo in combos.items():
                     start_mask, prior = starts_for_case[s]
@@ -89,7 +115,7 @@ def run(args) -> int:
                                         None if prior is None else prior[z], spacing, c,
                                         seed=args.seed + z, max_clicks=args.max_clicks,
                                         full=args.full)
-                    row.update(case=case, slice=z, engine=e, start=s, clicker=c)
+                    row.update(case=case, slice=z, engine=e, start=s, clicker=c, mode="2d")
                     combo.rows.append(row)
                     combo.seconds.extend(secs)
                     writer.writerow(row)
@@ -167,15 +193,24 @@ def initial_masks(start: str, case: str, volume, args):
         from app.core.volume_io import read_label
 
         return read_label(Path(args.init_dir) / f"{case}.nii.gz", volume).array > 0, None
-    from app.core.segmentation import segment_volume
-
     model = args.model
     if model is None:
         from models import zoo
 
         model = zoo.DEFAULT_MODEL
+    cache = Path(args.init_cache) / model / f"{case}.npz" if args.init_cache else None
+    if cache is not None and cache.exists():
+        stored = np.load(cache)
+        if stored["mask"].shape == volume.shape:
+            return stored["mask"] > 0, stored["prob"].astype(np.float32)
+    from app.core.segmentation import segment_volume
+
     result = segment_volume(volume, model)
-    return result.label.array > 0, result.prob
+    mask, prob = result.label.array > 0, np.asarray(result.prob, np.float32)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(cache, mask=mask.astype(np.uint8), prob=prob.astype(np.float16))
+    return mask, prob
 
 
 def evaluation_slices(label, every_k):
@@ -200,9 +235,27 @@ def run_one(refiner, image, gt, start_mask, prior, spacing, clicker, seed, max_c
     return row, secs
 
 
+def run_one_3d(refiner, volume, gt, start_mask, prior):
+    from app.core.robot_user import area_under_dice, run_session_3d
+
+    spacing_zyx = tuple(reversed(volume.spacing))
+    session = run_session_3d(refiner, volume.array, gt, start_mask, prior=prior,
+                             spacing_zyx=spacing_zyx, max_clicks=5)
+    secs = session.seconds
+    row = {"noc85": session.noc(0.85), "noc90": session.noc(0.90),
+           "ms_median": round(1e3 * float(np.median(secs)), 2) if secs else 0.0,
+           "ms_p95": round(1e3 * float(np.percentile(secs, 95)), 2) if secs else 0.0,
+           "clicks": len(secs), "fg_pixels": int(np.count_nonzero(gt)),
+           "auc5": round(area_under_dice(session, 5), 4)}
+    for k in (0, 1, 3, 5, 10):
+        row[f"dice_{k}"] = round(session.dice_after(k), 4)
+    return row, secs
+
+
 def summarise(combo: Combination, max_clicks: int) -> dict:
     rows = combo.rows
-    out = {"engine": combo.engine, "start": combo.start, "clicker": combo.clicker,
+    out = {"mode": rows[0].get("mode", "2d") if rows else "2d", "engine": combo.engine,
+           "start": combo.start, "clicker": combo.clicker,
            "slices": len(rows), "calls": len(combo.seconds)}
     if not rows:
         return out
@@ -211,6 +264,8 @@ def summarise(combo: Combination, max_clicks: int) -> dict:
     out["nof90"] = int(sum(r["noc90"] >= max_clicks for r in rows))
     for k in (0, 1, 3, 5, 10):
         out[f"dice_{k}"] = round(float(np.mean([r[f"dice_{k}"] for r in rows])), 4)
+    if rows[0].get("auc5") is not None:
+        out["auc5"] = round(float(np.mean([r["auc5"] for r in rows])), 3)
     secs = np.asarray(combo.seconds) * 1e3
     out["ms_median"] = round(float(np.median(secs)), 1) if len(secs) else 0.0
     out["ms_p95"] = round(float(np.percentile(secs, 95)), 1) if len(secs) else 0.0
@@ -229,7 +284,8 @@ def print_table(summary: list[dict]) -> None:
         print(f"{s['engine']:18s} {s['start']:5s} {s['clicker']:7s} {s['slices']:4d} "
               f"{s['noc85']:6.2f} {s['noc90']:6.2f} {s['nof90']:5d} {s['dice_0']:6.3f} "
               f"{s['dice_1']:6.3f} {s['dice_3']:6.3f} {s['dice_5']:6.3f} {s['dice_10']:6.3f} "
-              f"{s['ms_median']:7.1f} {s['ms_p95']:7.1f}")
+              f"{s['ms_median']:7.1f} {s['ms_p95']:7.1f}"
+              + (f"  AUC5 {s['auc5']:.3f} (of 6, start counted)" if "auc5" in s else ""))
 
 
 def write_csv(path: Path, fields, rows) -> None:

@@ -82,6 +82,27 @@ def as_batch_cases(cases) -> list[BatchCase]:
     return out
 
 
+SELECTIONS = ("all", "not done", "selection")
+
+
+def select_cases(store: CaseStore, which: str = "not done", selection=None) -> list[CaseRecord]:
+    """The cases a GUI batch offers: every case, those not done, or the given records/ids."""
+    if which == "all":
+        return store.list_cases()
+    if which == "not done":
+        return [r for r in store.list_cases() if r.status != "done"]
+    if which == "selection":
+        return [store.get(r.id if isinstance(r, CaseRecord) else int(r)) for r in (selection or [])]
+    raise ValueError(f"which must be one of {SELECTIONS}, got {which!r}")
+
+
+def default_out_dir(results_dir, model_name: str) -> Path:
+    """results/prelabels/<model>/: one folder per model, so a rerun with another model does not
+    mistake the first model's files for finished work."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in Path(model_name).stem)
+    return Path(results_dir) / "prelabels" / safe
+
+
 def output_path(out_dir, name: str) -> Path:
     return Path(out_dir) / f"{name}{LABEL_ENDING}"
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import logging
 import os
 import re
 import shutil
@@ -44,7 +43,6 @@ from app.core.jobs import CancelToken, Job, Progress
 from app.core.volume import GRID_TOLERANCE, Volume
 from app.core.volume_io import read_label, read_volume, write_label, write_volume
 
-log = logging.getLogger(__name__)
 
 LABEL_FORMATS = {"nifti": ".nii.gz", "nrrd": ".nrrd"}
 CONSENSUS_METHODS = ("majority", "staple")

@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import atexit
 import multiprocessing
+import os
 import sys
+import time
 import threading
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -158,6 +160,21 @@ def _worker_cut(z, prob, seeds, params, ndim):
     return np.array(_cut(z, prob, seeds, params, ndim), dtype=np.uint8)
 
 
+def _exit_with_parent(parent_pid: int) -> None:
+    """In the worker: leave when the app dies, even by SIGKILL (no atexit ran to stop us)."""
+    def watch():
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(parent_pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:
+                pass
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def _submit(z, prob, seeds, params, ndim):
     global _worker_unusable
     if not _worker_unusable:
@@ -193,7 +210,9 @@ def _get_executor() -> ProcessPoolExecutor:
             if method == "forkserver":
                 context.set_forkserver_preload(["numpy", "app.core.graphcut"])
             _executor = ProcessPoolExecutor(max_workers=1, mp_context=context,
-                                            max_tasks_per_child=RECYCLE_EVERY)
+                                            max_tasks_per_child=RECYCLE_EVERY,
+                                            initializer=_exit_with_parent,
+                                            initargs=(os.getpid(),))
         return _executor
 
 

@@ -31,6 +31,9 @@ class PropagationParams:
     margin_mm: float = 10.0        # window around the previous outline
     lam: float = 4.0
     min_ratio: float = 0.15        # stop when the area falls below this fraction of the previous
+    max_growth: float = 1.3        # ...or grows beyond this factor (a leak, not the object)
+    min_support: float = 0.0       # ...or its mean grey-value log-likelihood ratio drops below
+    shape_cap: float = 2.0         # the shape term may say "inside" at most this strongly
     min_pixels: int = 4
     max_slices: int | None = None  # per direction
 
@@ -76,9 +79,11 @@ def propagate_job(image: np.ndarray, label: np.ndarray, start: int, spacing_zyx=
             if params.max_slices is not None and count >= params.max_slices:
                 reason = "slice limit"
                 break
-            new = next_slice(image[z], image[z - step], previous, spacing, params)
+            new, support = next_slice(image[z], image[z - step], previous, spacing, params,
+                                      reference=(image[start], out[start] > 0))
             area, previous_area = int(new.sum()), int(previous.sum())
-            if area < params.min_pixels or area < params.min_ratio * previous_area:
+            if (area < params.min_pixels or area < params.min_ratio * previous_area
+                    or area > params.max_growth * previous_area or support < params.min_support):
                 reason = f"object ended at slice {z}"
                 break
             out[z] = new
@@ -99,8 +104,12 @@ def propagate(image, label, start, spacing_zyx=(1.0, 1.0, 1.0), locked=frozenset
 
 
 def next_slice(image: np.ndarray, previous_image: np.ndarray, previous: np.ndarray,
-               spacing=(1.0, 1.0), params: PropagationParams | None = None) -> np.ndarray:
-    """The mask of `image` given the neighbouring slice's mask `previous` (both (y, x))."""
+               spacing=(1.0, 1.0), params: PropagationParams | None = None,
+               reference: tuple[np.ndarray, np.ndarray] | None = None):
+    """(mask, support): the mask of `image` given the neighbouring slice's mask `previous`, and
+    the mean grey-value log-likelihood ratio inside it (how much the image, not the shape prior,
+    says "object"). Grey-value models come from `reference` (the corrected slice and its mask)
+    when given, so they do not drift from slice to slice, else from the previous slice."""
     params = params or PropagationParams()
     sy, sx = spacing
     ys, xs = np.nonzero(previous)
@@ -109,21 +118,28 @@ def next_slice(image: np.ndarray, previous_image: np.ndarray, previous: np.ndarr
     x0, x1 = max(int(xs.min() - mx), 0), min(int(xs.max() + mx) + 1, image.shape[1])
     prev = previous[y0:y1, x0:x1]
     img = np.asarray(image, np.float32)[y0:y1, x0:x1]
-    prev_img = np.asarray(previous_image, np.float32)[y0:y1, x0:x1]
 
     # Shape: signed distance to the previous outline (mm, positive inside).
     inside = ndimage.distance_transform_edt(prev, sampling=(sy, sx))
     outside = ndimage.distance_transform_edt(~prev, sampling=(sy, sx))
-    logit = params.shape_weight * (inside - outside) / params.shape_scale_mm
+    # The shape term places the outline; capped inside, so the interior needs grey-value support
+    # and the propagation cannot carry a tumour's outline through muscle forever.
+    logit = np.minimum(params.shape_weight * (inside - outside) / params.shape_scale_mm,
+                       params.shape_cap)
 
-    # Grey values: Gaussian models of the previous slice's object and of the ring around it.
-    ring = ndimage.binary_dilation(prev, iterations=max(2, int(round(5.0 / min(sy, sx))))) & ~prev
-    if prev.sum() >= 4 and ring.sum() >= 4:
-        fg_mean, fg_sd = _robust(prev_img[prev])
-        bg_mean, bg_sd = _robust(prev_img[ring])
-        llr = (_log_gauss(img, fg_mean, fg_sd) - _log_gauss(img, bg_mean, bg_sd))
-        logit = logit + params.intensity_weight * np.clip(llr, -params.intensity_clip,
-                                                          params.intensity_clip)
+    # Grey values: Gaussian models of the object and of the ring around it.
+    if reference is not None:
+        ref_img, ref_mask = reference
+        ref_box = (np.asarray(ref_img, np.float32), np.asarray(ref_mask, bool))
+    else:
+        ref_box = (np.asarray(previous_image, np.float32), np.asarray(previous, bool))
+    llr = np.zeros(prev.shape, np.float32)
+    models = _grey_models(*ref_box, (sy, sx))
+    if models is not None:
+        (fg_mean, fg_sd), (bg_mean, bg_sd) = models
+        llr = np.clip(_log_gauss(img, fg_mean, fg_sd) - _log_gauss(img, bg_mean, bg_sd),
+                      -params.intensity_clip, params.intensity_clip)
+        logit = logit + params.intensity_weight * llr
     prob = 1.0 / (1.0 + np.exp(-np.clip(logit, -30, 30)))
     frame = np.zeros(prev.shape, bool)
     frame[[0, -1], :] = True
@@ -133,7 +149,15 @@ def next_slice(image: np.ndarray, previous_image: np.ndarray, previous: np.ndarr
     cut = ndimage.binary_fill_holes(cut)
     out = np.zeros(image.shape, np.uint8)
     out[y0:y1, x0:x1] = cut
-    return out
+    support = float(llr[cut].mean()) if cut.any() else -np.inf
+    return out, support
+
+
+def _grey_models(image, mask, spacing):
+    ring = ndimage.binary_dilation(mask, iterations=max(2, int(round(5.0 / min(spacing))))) & ~mask
+    if mask.sum() < 4 or ring.sum() < 4:
+        return None
+    return _robust(image[mask]), _robust(image[ring])
 
 
 def _robust(values: np.ndarray) -> tuple[float, float]:

@@ -127,11 +127,85 @@ def run_session(refiner: Refiner, image: np.ndarray, gt: np.ndarray, start_mask:
 
 
 def evaluation_slices(label_volume: np.ndarray, every_k: int) -> list[int]:
-    """2D mode: the slice with the largest foreground area plus every k-th foreground slice."""
+    """2D mode: the slice with the largest foreground area plus every k-th foreground slice.
+
+    The k-th slices are taken at phase k // 2 (the middle of each run of k), so the sample does
+    not systematically include the object's first slice, its smallest tip.
+    """
     areas = np.asarray(label_volume > 0).reshape(label_volume.shape[0], -1).sum(axis=1)
     fg = np.flatnonzero(areas)
     if len(fg) == 0:
         return []
-    chosen = set(fg[:: max(1, every_k)].tolist())
+    k = max(1, every_k)
+    chosen = set(fg[k // 2:: k].tolist())
     chosen.add(int(np.argmax(areas)))
     return sorted(int(z) for z in chosen)
+
+
+# --- 3D mode: the robot picks the slice too -------------------------------------------------
+
+@dataclass(frozen=True)
+class Click3D:
+    z: int
+    y: int
+    x: int
+    foreground: bool
+
+
+def next_click_3d(gt: np.ndarray, pred: np.ndarray, clicked: np.ndarray,
+                  spacing_zyx=(1.0, 1.0, 1.0)) -> Click3D | None:
+    """Click at the EDT maximum (in mm) of the largest 26-connected error component."""
+    gt, pred = np.asarray(gt, bool), np.asarray(pred, bool)
+    error = gt ^ pred
+    labels, n = ndimage.label(error, structure=np.ones((3, 3, 3), bool))
+    if n == 0:
+        return None
+    sizes = np.bincount(labels.ravel())[1:]
+    component = labels == (int(np.argmax(sizes)) + 1)
+    dist = ndimage.distance_transform_edt(np.pad(component, 1), sampling=spacing_zyx)[1:-1, 1:-1, 1:-1]
+    dist[clicked] = 0.0
+    if dist.max() <= 0:
+        return None
+    z, y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
+    return Click3D(int(z), int(y), int(x), bool(gt[z, y, x]))
+
+
+def run_session_3d(refiner: Refiner, volume: np.ndarray, gt: np.ndarray, start_mask: np.ndarray,
+                   prior: np.ndarray | None = None, spacing_zyx=(1.0, 1.0, 1.0),
+                   max_clicks: int = 5, options: RefineOptions | None = None) -> SessionResult:
+    """3D robot with a 2D engine: each click refines the slice it lands on; Dice is volumetric.
+
+    SessionResult.dices[k] is the volume Dice after k clicks; area_under_dice() sums them.
+    """
+    gt = np.asarray(gt, bool)
+    mask = (np.asarray(start_mask) > 0).astype(np.uint8).copy()
+    clicked = np.zeros(gt.shape, bool)
+    per_slice: dict[int, tuple[list, list]] = {}
+    result = SessionResult(dices=[dice(mask, gt)], seconds=[])
+    options = options or RefineOptions()
+    spacing_yx = (float(spacing_zyx[1]), float(spacing_zyx[2]))
+    for _ in range(max_clicks):
+        click = next_click_3d(gt, mask, clicked, spacing_zyx)
+        if click is None:
+            break
+        clicked[click.z, click.y, click.x] = True
+        fg, bg = per_slice.setdefault(click.z, ([], []))
+        (fg if click.foreground else bg).append((click.y, click.x))
+        request = RefineRequest(image=volume[click.z], mask=mask[click.z], fg_clicks=list(fg),
+                                bg_clicks=list(bg), newest=(click.y, click.x),
+                                newest_is_fg=click.foreground,
+                                prior=None if prior is None else prior[click.z],
+                                spacing=spacing_yx, options=options)
+        t = time.perf_counter()
+        mask[click.z] = refiner.refine(request).mask
+        result.seconds.append(time.perf_counter() - t)
+        result.clicks.append(Click(click.y, click.x, click.foreground))
+        result.dices.append(dice(mask, gt))
+    return result
+
+
+def area_under_dice(result: SessionResult, clicks: int = 5, include_start: bool = True) -> float:
+    """Sum of Dice over clicks 0..clicks (max clicks + 1), or 1..clicks (max clicks) without the
+    start, as in the interactive 3D challenge."""
+    ks = range(0 if include_start else 1, clicks + 1)
+    return float(sum(result.dice_after(k) for k in ks))

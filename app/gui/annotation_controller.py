@@ -103,7 +103,9 @@ class AnnotationController(QObject):
             self._adopt(session)
         if not self._warm:
             self._warm = True
-            self.worker.warm_up(_warm_up_plan(self.engine))
+            plan = _warm_up_plan(self.engine)
+            if plan is not None:
+                self.worker.warm_up(plan)
         self.statusChanged.emit()
 
     def close_case(self) -> None:

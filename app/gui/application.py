@@ -30,7 +30,9 @@ def build_main_window(data_dir: str | Path | None = None, results_dir: str | Pat
     results = Path(results_dir) if results_dir else DEFAULT_RESULTS_DIR
     data = Path(data_dir) if data_dir else DEFAULT_DATA_DIR
     store = CaseStore(results / DATABASE_NAME)
-    return MainWindow(store, data_dir=data, log_path=results / LOG_NAME)
+    window = MainWindow(store, data_dir=data, log_path=results / LOG_NAME)
+    window.annotation.offer_recovery(quiet=True)  # work left by a crash: restore or discard it
+    return window
 
 
 def run_gui(data_dir: str | Path | None = None, results_dir: str | Path | None = None) -> int:

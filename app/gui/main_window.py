@@ -1,4 +1,5 @@
-"""The main window: case list on the left, slice view with its controls on the right.
+"""The main window: case list on the left, slice view with its controls on the right, and the
+annotation tools (app/gui/annotation_ui.py: Segment, clicks, brush, undo, save, recovery).
 
 Handlers stay short: read the widgets, call the core (case store, case loader, view state), show
 the result or the error. Every failure the user can cause ends in `show_error` with the core's
@@ -21,6 +22,7 @@ from app.core.intensity import default_window, percentile_window
 from app.core.view_state import Orientation, ViewState, focus_cursor
 from app.core.volume_io import read_label
 from app.gui import error_dialog
+from app.gui.annotation_ui import AnnotationUi
 from app.gui.case_list_widget import CaseListWidget
 from app.gui.help_dialog import ShortcutsDialog
 from app.gui.shortcuts import action_shortcuts
@@ -42,8 +44,10 @@ class MainWindow(QMainWindow):
         self.log_path = log_path
         self.case: LoadedCase | None = None
         self.last_error: str | None = None
+        self.last_message: str | None = None
         self.setWindowTitle("SegLoop")
         self._build_widgets()
+        self.annotation = AnnotationUi(self)
         self._build_actions()
         self._connect()
         if data_dir is not None:
@@ -100,19 +104,19 @@ class MainWindow(QMainWindow):
         self.view_controls.show_state(Orientation.AXIAL.value, True, False, 0.4)
         self.resize(1200, 760)
 
+    def make_action(self, action_id: str, text: str, slot, checkable: bool = False) -> QAction:
+        """A window-wide action with the keys the shortcut table gives `action_id`."""
+        act = QAction(text, self)
+        act.setShortcuts([QKeySequence(k) for k in action_shortcuts().get(action_id, ())])
+        act.setCheckable(checkable)
+        (act.toggled if checkable else act.triggered).connect(slot)
+        self.addAction(act)  # shortcuts work even when the menu bar is hidden
+        self.actions[action_id] = act
+        return act
+
     def _build_actions(self) -> None:
-        keys = action_shortcuts()
         self.actions: dict[str, QAction] = {}
-
-        def action(action_id, text, slot, checkable=False):
-            act = QAction(text, self)
-            act.setShortcuts([QKeySequence(k) for k in keys.get(action_id, ())])
-            act.setCheckable(checkable)
-            (act.toggled if checkable else act.triggered).connect(slot)
-            self.addAction(act)  # shortcuts work even when the menu bar is hidden
-            self.actions[action_id] = act
-            return act
-
+        action = self.make_action
         file_menu = self.menuBar().addMenu("&File")
         file_menu.addAction(action("open_file", "Open &file…", self.ask_open_file))
         file_menu.addAction(action("open_folder", "Open f&older…", self.ask_open_folder))
@@ -143,6 +147,8 @@ class MainWindow(QMainWindow):
 
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction(action("show_shortcuts", "&Keyboard shortcuts", self.show_shortcuts))
+        self.menus = {"file": file_menu, "view": view_menu, "help": help_menu}
+        self.annotation.build_menus(action)
 
     def _connect(self) -> None:
         self.case_list.caseSelected.connect(self.open_case_id)
@@ -163,6 +169,11 @@ class MainWindow(QMainWindow):
         """Every message for the user goes through here (tests read `last_error`)."""
         self.last_error = message
         return error_dialog.show_error(self, message)
+
+    def notify(self, message: str) -> None:
+        """A passing notice in the status bar (tests read `last_message`)."""
+        self.last_message = message
+        self.statusBar().showMessage(message, 8000)
 
     # ---------------------------------------------------------------- cases
     def refresh_case_list(self) -> None:
@@ -237,8 +248,9 @@ class MainWindow(QMainWindow):
         except OSError as error:
             self.show_error(_os_error_text(path, error))
             return False
-        self.case.label, self.case.label_source = label, "file"
-        self.slice_view.set_label(label.array)
+        if not self.annotation.controller.replace_label(label.array, "file"):
+            return False
+        self.case.label_source = "file"
         self.case_label.setText(f"{self.case.image.modality} · label {Path(path).name}")
         return True
 
@@ -252,6 +264,7 @@ class MainWindow(QMainWindow):
         return None
 
     def _display(self, loaded: LoadedCase) -> None:
+        self.annotation.before_case_change()
         image = loaded.image
         label = loaded.label.array if loaded.label is not None else None
         previous = self.slice_view.state
@@ -265,6 +278,7 @@ class MainWindow(QMainWindow):
         self.case_list.select_case(loaded.case_id, notify=False)
         self.window_level.set_auto_window(auto)
         self.slice_view.set_volume(image.array, label, state)
+        self.annotation.case_opened(loaded)
         self._sync_controls()
         self.setWindowTitle(f"SegLoop — {loaded.name} ({image.grid_description()})")
         self.case_label.setText(f"{image.modality} · {loaded.label_source} label")
@@ -317,8 +331,9 @@ class MainWindow(QMainWindow):
         value = image.array[z, y, x]
         value_text = f"{value:g}" if np.issubdtype(value.dtype, np.floating) else str(int(value))
         text = f"(x, y, z) = ({x}, {y}, {z})   ({wx:.1f}, {wy:.1f}, {wz:.1f}) mm   value {value_text}"
-        if self.case.label is not None:
-            text += f"   label {int(self.case.label.array[z, y, x])}"
+        label = self.slice_view.label  # the editable label, live
+        if label is not None:
+            text += f"   label {int(label[z, y, x])}"
         return text
 
     # ---------------------------------------------------------------- dialogs
@@ -336,6 +351,10 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getOpenFileName(self, "Open label", "", IMAGE_FILTER)
         if path:
             self.open_label(path)
+
+    def closeEvent(self, event) -> None:
+        self.annotation.shutdown()  # saves unsaved edits, stops the refinement worker
+        super().closeEvent(event)
 
     def show_shortcuts(self) -> ShortcutsDialog:
         dialog = ShortcutsDialog(self)

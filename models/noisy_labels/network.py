@@ -67,9 +67,12 @@ class AnnotatorBranch(nn.Module):
     """Per-pixel confusion matrices from U-Net features and a small latent code."""
 
     def __init__(self, feature_channels: int = 24, latent_dim: int = 6, hidden: int = 32,
-                 identity_bias: float = 4.0):
+                 identity_bias: float = 4.0, cm_pool: int = 1):
         super().__init__()
         self.latent_dim = latent_dim
+        # cm_pool > 1 computes the matrices on a coarser grid and interpolates them: a smooth
+        # annotator model cannot redraw the shape itself, so the shape has to live in p(true)
+        self.cm_pool = cm_pool
         # posterior q(z | features, annotator mask): a small strided encoder pooled to one vector
         self.posterior = nn.Sequential(
             nn.Conv2d(feature_channels + 1, hidden, 3, stride=2, padding=1), nn.PReLU(hidden),
@@ -100,10 +103,19 @@ class AnnotatorBranch(nn.Module):
     def decode(self, features: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """-> confusion matrices (B, 2_observed, 2_true, H, W), columns summing to one."""
         b, _, h, w = features.shape
-        tiled = z[:, :, None, None].expand(b, self.latent_dim, h, w)
-        raw = F.softplus(self.decoder(torch.cat([features, tiled], dim=1)))
-        cm = raw.view(b, N_CLASSES, N_CLASSES, h, w) + 1e-6
-        return cm / cm.sum(dim=1, keepdim=True)
+        if self.cm_pool > 1:
+            features = F.avg_pool2d(features, self.cm_pool)
+        hc, wc = features.shape[-2:]
+        tiled = z[:, :, None, None].expand(b, self.latent_dim, hc, wc)
+        raw = F.softplus(self.decoder(torch.cat([features, tiled], dim=1))) + 1e-6
+        cm = raw.view(b, N_CLASSES, N_CLASSES, hc, wc)
+        cm = cm / cm.sum(dim=1, keepdim=True)
+        if self.cm_pool > 1:
+            # interpolating column-stochastic matrices linearly keeps them column-stochastic
+            cm = F.interpolate(cm.reshape(b, N_CLASSES * N_CLASSES, hc, wc), size=(h, w),
+                               mode="bilinear", align_corners=False)
+            cm = cm.view(b, N_CLASSES, N_CLASSES, h, w)
+        return cm
 
     def sample_prior(self, batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.randn(batch, self.latent_dim, generator=generator)
@@ -113,10 +125,11 @@ class NoisyLabelNet(nn.Module):
     """The segmentation U-Net plus (optionally) the annotator branch; one object to save and load."""
 
     def __init__(self, width: int = 24, depth: int = 3, latent_dim: int = 6,
-                 with_annotator_model: bool = True, identity_bias: float = 4.0):
+                 with_annotator_model: bool = True, identity_bias: float = 4.0, cm_pool: int = 1):
         super().__init__()
         self.unet = SegmentationUNet(1, width, depth)
-        self.annotators = (AnnotatorBranch(width, latent_dim, identity_bias=identity_bias)
+        self.annotators = (AnnotatorBranch(width, latent_dim, identity_bias=identity_bias,
+                                           cm_pool=cm_pool)
                            if with_annotator_model else None)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

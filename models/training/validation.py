@@ -8,7 +8,7 @@ from models import preprocess
 from models.networks import cam_from_class_map
 from models.training.dataset import Case
 
-CAM_THRESHOLDS = tuple(np.round(np.arange(0.1, 0.75, 0.05), 2))
+CAM_THRESHOLDS = tuple(np.round(np.arange(0.1, 0.95, 0.05), 2))
 
 
 def dice(pred: np.ndarray, truth: np.ndarray) -> float:

@@ -214,6 +214,16 @@ def test_progress_counts_cases_and_gives_time_left(folder, tmp_path):
     assert not any("ETA" in p.message for p in seen if p.message.startswith("case 1 of 3"))
 
 
+def test_gui_selections_and_default_folder(folder, store, tmp_path):
+    a, b, c = (store.add_case(folder / f"{n}.nii.gz") for n in ("alpha", "bravo", "delta"))
+    store.set_status(b.id, "done")
+    assert [r.name for r in batch.select_cases(store, "all")] == ["alpha", "bravo", "delta"]
+    assert [r.name for r in batch.select_cases(store, "not done")] == ["alpha", "delta"]
+    assert [r.name for r in batch.select_cases(store, "selection", [c, b.id])] == ["delta", "bravo"]
+    assert batch.default_out_dir(tmp_path, "unet") == tmp_path / "prelabels" / "unet"
+    assert batch.default_out_dir(tmp_path, "/w/my model.pt") == tmp_path / "prelabels" / "my_model"
+
+
 def test_format_duration():
     assert format_duration(4.4) == "4 s"
     assert format_duration(125) == "2 min 05 s"

@@ -100,7 +100,8 @@ def test_evaluation_slices_largest_plus_every_kth():
     label = np.zeros((10, 8, 8), np.uint8)
     label[2:9, 2:4, 2:4] = 1
     label[7, :, :] = 1                             # slice 7 has the largest area
-    assert evaluation_slices(label, 3) == [2, 5, 7, 8]
+    assert evaluation_slices(label, 3) == [3, 6, 7]          # fg 2..8: phase 1, plus largest 7
+    assert evaluation_slices(label, 1) == [2, 3, 4, 5, 6, 7, 8]
     assert evaluation_slices(np.zeros((4, 4, 4)), 2) == []
 
 
@@ -108,3 +109,22 @@ def test_dice():
     a = np.zeros((4, 4), bool)
     a[:2] = True
     assert dice(a, a) == 1.0 and dice(a, ~a) == 0.0 and dice(~a & a, ~a & a) == 1.0
+
+
+def test_3d_robot_clicks_the_largest_error_component_and_refines_that_slice():
+    from app.core.robot_user import area_under_dice, next_click_3d, run_session_3d
+
+    n = 32
+    zz, yy, xx = np.mgrid[:n, :n, :n]
+    gt = (zz - 16) ** 2 + (yy - 16) ** 2 + (xx - 16) ** 2 <= 64
+    small = np.zeros_like(gt)
+    small[2:4, 2:4, 2:4] = True                    # a small false positive far away
+    pred = np.zeros_like(gt) | small
+    click = next_click_3d(gt, pred, np.zeros_like(gt))
+    assert (click.z, click.y, click.x, click.foreground) == (16, 16, 16, True)
+
+    volume = np.where(gt, 300.0, 100.0).astype(np.float32)
+    result = run_session_3d(get_refiner("geodesic-crf"), volume, gt, pred.astype(np.uint8),
+                            max_clicks=3)
+    assert len(result.dices) == 4 and result.dices[1] > result.dices[0]
+    assert 0 < area_under_dice(result, 3) <= 4.0

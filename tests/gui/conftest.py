@@ -35,4 +35,5 @@ def window(qtbot, tmp_path):
     win.show()
     qtbot.waitExposed(win)
     yield win
+    win.close()  # stops the refinement worker (and saves any edit) while the store is still open
     win.store.close()

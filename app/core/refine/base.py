@@ -25,13 +25,13 @@ class ClickOutsideImageError(InputError):
 @dataclass(frozen=True)
 class RefineOptions:
     """Knobs shared by the engines; the defaults are the ones benchmarks/clicks.py measured."""
-    seed_radius_mm: float = 2.0          # a click becomes a disk this wide (hard constraint)
-    window_mm: float = 48.0              # default half-size of the box an interaction may change
+    seed_radius_mm: float = 1.0          # a click becomes a disk this wide (hard constraint)
+    window_mm: float = 64.0              # default half-size of the box an interaction may change
     window_min_mm: float = 12.0
     window_max_mm: float = 64.0
-    reach_default_mm: float = 25.0       # flat-region reach of a click with nothing of its class near
+    reach_default_mm: float = 40.0       # flat-region reach of a click with nothing of its class near
     reach_min_mm: float = 2.0
-    reach_factor: float = 3.0            # reach = reach_factor x distance from click to its class
+    reach_factor: float = 2.0            # reach = reach_factor x distance from click to its class
     lam: float = 4.0                     # graph-cut smoothness weight (see app/core/graphcut.py)
     dense_crf: bool = False              # geodesic-crf: denseCRF pass on the window after the cut
 
@@ -76,10 +76,18 @@ class Refiner:
         mask, region, timings = self._refine(request, checked)
         mask = np.asarray(mask, dtype=np.uint8)
         if self.honours_seeds:
-            # Every engine ends with the seeds honoured, so no click is ignored where it lands.
+            # Every engine ends with every seed honoured, so no click is ignored where it lands.
+            # An older seed the given mask contradicts (far from the newest click) is repaired
+            # too, and the region grows to cover it so it stays the truth about what changed.
             fg, bg = checked.seed_masks()
-            mask[fg] = 1
-            mask[bg] = 0
+            wrong = (fg & (mask == 0)) | (bg & (mask == 1))
+            if wrong.any():
+                ys, xs = np.nonzero(wrong)
+                y0, y1, x0, x1 = region
+                region = (min(y0, int(ys.min())), max(y1, int(ys.max()) + 1),
+                          min(x0, int(xs.min())), max(x1, int(xs.max()) + 1))
+                mask[fg] = 1
+                mask[bg] = 0
         return RefineResult(mask=mask, region=region, seconds=time.perf_counter() - start,
                             timings=timings)
 
@@ -108,7 +116,14 @@ class CheckedRequest:
         for points in (self.fg_points, self.bg_points):
             out.append(disks((y1 - y0, x1 - x0), points - np.array([y0, x0]), self.seed_radius_px))
         fg, bg = out
-        bg &= ~fg          # a pixel marked both ways (a corrected click): foreground wins
+        # A pixel marked both ways: the newest interaction wins, else foreground.
+        newest = disks((y1 - y0, x1 - x0), self.newest_points - np.array([y0, x0]),
+                       self.seed_radius_px)
+        if self.newest_is_fg:
+            bg &= ~newest
+        else:
+            fg &= ~newest
+        bg &= ~fg
         return fg, bg
 
 

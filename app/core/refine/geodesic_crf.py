@@ -37,9 +37,9 @@ class GeodesicParams:
     method: str = DEFAULT_METHOD
     tau: float = 1.0              # similarity scale (distance units: see refine/geodesic.py)
     edge_scale: float = 5.0       # an intensity step of edge_scale noise SDs costs 1 tau
-    alpha: float = 3.0            # weight of seed similarity in the log-odds
+    alpha: float = 5.0            # weight of seed similarity in the log-odds
     m0: float = 1.0               # weight of the current mask in the log-odds at the click...
-    m_far: float = 3.0            # ...rising to m0 + m_far one reach away for labelled pixels (an
+    m_far: float = 1.5            # ...rising to m0 + m_far one reach away for labelled pixels (an
                                   # object far from a click needs more evidence to shrink than
                                   # the label under it);
     m_far_bg: float = 0.0         # ...and to m0 + m_far_bg for unlabelled ones (an empty slice is
