@@ -7,6 +7,7 @@ what is wrong and what to do; nothing here lets a SimpleITK traceback reach the 
 from __future__ import annotations
 
 import gzip
+import zlib
 import os
 import tempfile
 from pathlib import Path
@@ -107,7 +108,7 @@ def _check_gzip(path: Path) -> None:
         with gzip.open(path, "rb") as stream:
             while stream.read(1 << 20):
                 pass
-    except (OSError, EOFError, gzip.BadGzipFile):
+    except (OSError, EOFError, zlib.error):
         raise CorruptFileError(
             f"{path.name} is not a complete gzip file (truncated or damaged download?).") from None
 

@@ -370,9 +370,8 @@ class AnnotationController(QObject):
     def status_texts(self) -> tuple[str, str, str]:
         """(Dice, latency, mode) texts for the status bar."""
         last = self.probe.last
-        latency = "" if last is None else (f"{last.engine} {last.compute_ms:.0f} ms · "
-                                           f"on screen {last.total_ms:.0f} ms")
-        mode = self.brush.describe() if self.brush.active else f"Clicks refine ({self.engine})"
+        latency = "" if last is None else f"refine {last.compute_ms:.0f} ms · screen {last.total_ms:.0f} ms"
+        mode = self.brush.describe() if self.brush.active else ""
         return dice_text(self.dice()), latency, mode
 
     def shutdown(self) -> None:

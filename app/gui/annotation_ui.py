@@ -11,20 +11,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from PyQt5.QtCore import QObject, Qt
-from PyQt5.QtWidgets import QComboBox, QLabel, QMenu, QSpinBox, QToolBar
+from PyQt5.QtWidgets import QApplication, QComboBox, QLabel, QMenu, QSpinBox, QToolBar
 
 from app.core import autosave
 from app.core.case_loader import paired_label
 from app.core.errors import SegLoopError
-from app.core.jobs import CancelToken
 from app.core.refine import DEFAULT_REFINER, REFINERS
 from app.core.volume_io import read_label
 from app.gui.annotation_controller import REFERENCE_LAYER, AnnotationController
 from app.gui.brush_tool import ERASE, MAX_RADIUS_PX, MIN_RADIUS_PX, PAINT
 from app.gui.error_dialog import user_message
 from app.gui.recovery_dialog import RecoveryDialog
-from app.gui.volume_jobs import VolumeJobs, list_models_job, model_title
-from app.gui.workers import run_in_background
+from app.gui.volume_jobs import ModelLister, VolumeJobs, model_title
 
 AUTOSAVE_FOLDER = "autosave"
 LABELS_FOLDER = "labels"
@@ -48,9 +46,11 @@ class AnnotationUi(QObject):
         c.statusChanged.connect(self.update_status)
         c.brush.changed.connect(self._sync_brush)
         self.jobs.segmented.connect(self._on_segmented)
-        self.jobs.finished.connect(self.update_status)
-        self.models_runner = run_in_background(list_models_job(), CancelToken(), window, show_dialog=False,
-                                               on_result=self._show_models, on_error=self._models_failed)
+        self.jobs.finished.connect(self._after_volume_job)
+        self.model_lister = ModelLister(self)
+        self.model_lister.listed.connect(self._show_models)
+        self.model_lister.failed.connect(self._models_failed)
+        self.model_lister.start()
 
     # ---------------------------------------------------------------- widgets
     def _build_widgets(self) -> None:
@@ -60,9 +60,10 @@ class AnnotationUi(QObject):
         self.model_combo.setToolTip("The network that makes the first proposal (Segment, Ctrl+G)")
         self.engine_combo = QComboBox()
         for name in REFINERS:
-            self.engine_combo.addItem(name + (" (default)" if name == DEFAULT_REFINER else ""), name)
+            self.engine_combo.addItem(name, name)
         self.engine_combo.setCurrentIndex(self.engine_combo.findData(DEFAULT_REFINER))
-        self.engine_combo.setToolTip("How each click or scribble refines the label")
+        self.engine_combo.setToolTip(f"Refinement engine: how each click or scribble changes the label "
+                                     f"(default {DEFAULT_REFINER})")
         self.engine_combo.activated.connect(
             lambda i: self.controller.set_engine(self.engine_combo.itemData(i)) or self.update_status())
         self.radius_spin = QSpinBox()
@@ -131,14 +132,14 @@ class AnnotationUi(QObject):
         a = self.window.actions
         short = {"segment": "Segment", "toggle_heatmap": "Heat map", "toggle_reference": "Reference",
                  "undo": "Undo", "redo": "Redo", "clear_seeds": "Clear seeds", "paint": "Paint",
-                 "erase": "Erase", "propagate": "Propagate 3D", "save": "Save", "mark_done": "Done"}
+                 "erase": "Erase", "propagate": "3D", "save": "Save", "mark_done": "Done"}
         for act_id, text in short.items():
             a[act_id].setIconText(text)
         bar = self.toolbar = QToolBar("Annotate")
         bar.setObjectName("annotate_toolbar")
         bar.setToolButtonStyle(Qt.ToolButtonTextOnly)
-        layout = [QLabel(" Model "), self.model_combo, "segment", "toggle_heatmap", "toggle_reference", None,
-                  QLabel(" Refine "), self.engine_combo, "undo", "redo", "clear_seeds", None,
+        layout = [self.model_combo, "segment", "toggle_heatmap", "toggle_reference", None,
+                  self.engine_combo, "undo", "redo", "clear_seeds", None,
                   "paint", "erase", self.radius_spin, None, "propagate", "save", "mark_done"]
         for entry in layout:
             if entry is None:
@@ -186,6 +187,13 @@ class AnnotationUi(QObject):
         act.blockSignals(True)
         act.setChecked(checked)
         act.blockSignals(False)
+
+    def _after_volume_job(self) -> None:
+        # The progress dialog had the focus: give it back to the view, so keys work at once.
+        if QApplication.activeWindow() is None and self.window.isVisible():
+            self.window.activateWindow()
+        self.window.slice_view.setFocus()
+        self.update_status()
 
     def update_status(self) -> None:
         dice, latency, mode = self.controller.status_texts()

@@ -25,13 +25,13 @@ HEAT_LUT = _heat_lut()
 
 
 def heat_rgba(values: np.ndarray, opacity: float = HEAT_OPACITY) -> np.ndarray:
-    """(rows, cols, 4) uint8 of a [0, 1] map: colour by value, alpha growing with the value, so
+    """(rows, cols, 4) uint8 of a [0, 1] map: colour by value, alpha proportional to the value, so
     the low-probability background stays see-through and the image remains readable."""
     v = np.clip(np.nan_to_num(np.asarray(values, dtype=np.float32)), 0.0, 1.0)
     index = np.round(v * 255).astype(np.uint8)
     rgba = np.empty(v.shape + (4,), dtype=np.uint8)
     rgba[..., :3] = HEAT_LUT[index]
-    alpha = float(np.clip(opacity, 0.0, 1.0)) * 255 * np.sqrt(v)
+    alpha = float(np.clip(opacity, 0.0, 1.0)) * 255 * v
     rgba[..., 3] = np.round(alpha).astype(np.uint8)
     return rgba
 

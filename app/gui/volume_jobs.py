@@ -7,6 +7,8 @@ the label as it was. A result for a case that was closed meanwhile is dropped.
 """
 from __future__ import annotations
 
+import threading
+
 from PyQt5.QtCore import QObject, pyqtSignal
 
 from app.core.errors import SegLoopError
@@ -23,13 +25,31 @@ def model_title(name: str) -> str:
     return MODEL_TITLES.get(name, name)
 
 
-def list_models_job():
-    """A job that imports the model zoo (and torch, ~2-3 s) off the GUI thread."""
-    from app.core.segmentation import available_models
+class ModelLister(QObject):
+    """Lists the installed models on a daemon thread: it imports the model zoo and torch (2-3 s),
+    which must neither delay the window nor keep the application from quitting."""
 
-    if False:  # pragma: no cover - makes this function a generator job
-        yield
-    return available_models()
+    listed = pyqtSignal(object)   # list of model names
+    failed = pyqtSignal(object)   # the exception
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name="segloop-models", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            from app.core.segmentation import available_models
+
+            names = available_models()
+        except Exception as error:  # noqa: BLE001 - shown as a message on the GUI thread
+            self._emit("failed", error)
+            return
+        self._emit("listed", names)
+
+    def _emit(self, name: str, value) -> None:
+        try:
+            getattr(self, name).emit(value)  # queued to the GUI thread
+        except RuntimeError:
+            pass  # the window closed meanwhile (its Qt object is gone)
 
 
 def propagation_plan(session, axis: int, index: int):

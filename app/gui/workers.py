@@ -92,8 +92,10 @@ class JobRunner(QObject):
         self.last_progress = progress
         if self.dialog is not None and not self.token.cancelled:
             self.dialog.setMaximum(max(progress.total, 0))
+            # A window-modal dialog's setValue processes events: the job may finish (and the dialog
+            # go) inside this call.
             self.dialog.setValue(min(progress.done, progress.total))
-            if progress.message:
+            if progress.message and self.dialog is not None:
                 self.dialog.setLabelText(progress.message)
 
     @pyqtSlot(object)

@@ -262,3 +262,9 @@ def test_case_name_strips_extension_and_channel():
     assert case_name("imagesTr/sts003_mr_0000.nii.gz") == "sts003_mr"
     assert case_name("x/brain.nrrd") == "brain"
     assert case_name("scan.PNG") == "scan"
+
+
+def test_gzip_header_followed_by_garbage(tmp_path):
+    (tmp_path / "junk.nii.gz").write_bytes(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + b"not deflate data" * 50)
+    with pytest.raises(CorruptFileError, match="gzip"):
+        read_volume(tmp_path / "junk.nii.gz")

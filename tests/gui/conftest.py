@@ -31,7 +31,7 @@ def window(qtbot, tmp_path):
 
     win = build_main_window(DATA, tmp_path / "results")
     qtbot.addWidget(win)
-    win.resize(1100, 700)
+    win.resize(1280, 800)
     win.show()
     qtbot.waitExposed(win)
     yield win

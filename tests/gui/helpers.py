@@ -86,3 +86,53 @@ def click(view, pos, button) -> None:
 
     send_mouse(view, "press", pos, button, button)
     send_mouse(view, "release", pos, button, Qt.NoButton)
+
+
+# --- annotation (issues 3 and 4) ------------------------------------------------------------------
+def write_case(folder: Path, name: str, image, label=None) -> Path:
+    """Write an image Volume (and optionally a label array on its grid) as <name>.nii.gz (+ _label)."""
+    import SimpleITK as sitk
+
+    from app.core.volume_io import write_label
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.nii.gz"
+    sitk.WriteImage(image.to_sitk(), str(path))
+    if label is not None:
+        write_label(label, image, folder / f"{name}_label.nii.gz")
+    return path
+
+
+def cropped_case(tmp_path: Path, volumes, name: str = "sts002_mr", z0: int = 12, z1: int = 23) -> Path:
+    """A few slices of a bundled case (image + label) written to tmp_path: fast to segment."""
+    image, label = volumes[name]
+    from app.core.volume import Volume
+
+    crop = Volume(np.ascontiguousarray(image.array[z0:z1]), image.spacing, image.origin, image.direction,
+                  modality=image.modality)
+    return write_case(tmp_path / "crop", f"{name}_crop", crop, np.ascontiguousarray(label.array[z0:z1]))
+
+
+def wait_for_clicks(qtbot, window, count: int, timeout: int = 20000) -> None:
+    """Until `count` clicks/scribbles have been applied and painted (or an error was shown)."""
+    probe = window.annotation.controller.probe
+    qtbot.waitUntil(lambda: len(probe.samples) >= count or window.last_error is not None, timeout=timeout)
+    assert window.last_error is None, window.last_error
+    assert len(probe.samples) >= count
+
+
+def wait_for_volume_job(qtbot, window, timeout: int = 120000) -> None:
+    jobs = window.annotation.jobs
+    qtbot.waitUntil(lambda: not jobs.running, timeout=timeout)
+
+
+def wait_for_models(qtbot, window) -> None:
+    combo = window.annotation.model_combo
+    qtbot.waitUntil(lambda: combo.isEnabled() and bool(combo.currentData()), timeout=60000)
+
+
+def choose_model(window, name: str) -> None:
+    combo = window.annotation.model_combo
+    index = combo.findData(name)
+    assert index >= 0, f"model {name} is not offered"
+    combo.setCurrentIndex(index)
