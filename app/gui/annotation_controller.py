@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 from PyQt5.QtCore import QObject, Qt, pyqtSignal
 
-from app.core.autosave import find_recoverable
 from app.core.errors import SegLoopError
 from app.core.refine import DEFAULT_REFINER
 from app.core.seeds import AXIS_NAMES, voxel_to_plane
 from app.core.session import AnnotationSession, SessionEvent
-from app.gui.brush_tool import ERASE, BrushCursor, BrushTool
+from app.gui.annotation_support import dice_of, dice_text, new_log_path, unsettled_recovery, warm_up_plan
+from app.gui.brush_tool import BrushCursor, BrushTool
 from app.gui.error_dialog import user_message
 from app.gui.latency_probe import LatencyProbe
 from app.gui.map_layers import reference_contour_rgba
@@ -37,24 +37,6 @@ from app.gui.seeds_overlay import BG_COLOUR, FG_COLOUR, PAINT_COLOUR, SeedsOverl
 log = logging.getLogger("segloop")
 REFERENCE_LAYER = "reference"
 EDIT_KINDS = ("click", "scribble")
-
-
-def dice_of(label: np.ndarray, reference: np.ndarray) -> dict[str, float]:
-    """Dice per reference class (before a session exists; the session tracks it afterwards)."""
-    out = {}
-    for v in [int(v) for v in np.unique(reference) if v]:
-        a, b = label == v, reference == v
-        total = int(a.sum()) + int(b.sum())
-        out[str(v)] = 2.0 * int((a & b).sum()) / total if total else 1.0
-    return out
-
-
-def dice_text(dice: dict[str, float] | None) -> str:
-    if not dice:
-        return ""
-    if len(dice) == 1:
-        return f"Dice {next(iter(dice.values())):.3f}"
-    return "Dice " + " · ".join(f"{k}: {v:.3f}" for k, v in dice.items())
 
 
 class AnnotationController(QObject):
@@ -103,7 +85,7 @@ class AnnotationController(QObject):
             self._adopt(session)
         if not self._warm:
             self._warm = True
-            plan = _warm_up_plan(self.engine)
+            plan = warm_up_plan(self.engine)
             if plan is not None:
                 self.worker.warm_up(plan)
         self.statusChanged.emit()
@@ -123,24 +105,20 @@ class AnnotationController(QObject):
         if self.session is not None or self.loaded is None:
             return self.session
         image = self.loaded.image
-        if image.path is not None and self._unsettled_recovery(Path(image.path)):
+        if image.path is not None and unsettled_recovery(self.autosave_root, image.path):
             self.error.emit(f"{self.loaded.name} has unsaved work from an earlier session. Restore or discard "
                             "it first (File > Recover unsaved work…), so it is not overwritten.")
             return None
         label = self.loaded.label.array if self.loaded.label is not None else None
         try:
             session = AnnotationSession(image, label=label, reference=self.reference, engine=self.engine,
-                                        autosave_dir=self.autosave_root, label_kind=self.loaded.label_source)
+                                        log_path=new_log_path(self.autosave_root, image.path), autosave_dir=self.autosave_root,
+                                        label_kind=self.loaded.label_source)
         except (SegLoopError, OSError) as exc:
             self.error.emit(f"Cannot start annotating {self.loaded.name}: {user_message(exc)}")
             return None
         self._adopt(session)
         return session
-
-    def _unsettled_recovery(self, image_path: Path) -> bool:
-        target = image_path.resolve()
-        return any(r.image_path is not None and r.image_path.resolve() == target
-                   for r in find_recoverable(self.autosave_root))
 
     def _adopt(self, session: AnnotationSession) -> None:
         self.session = session
@@ -377,16 +355,3 @@ class AnnotationController(QObject):
     def shutdown(self) -> None:
         self.close_case()
         self.worker.shutdown()
-
-
-def _warm_up_plan(engine: str):
-    """A click on a small synthetic slice, in memory only (no log, no autosave)."""
-    from app.core.volume import Volume
-
-    rng = np.random.default_rng(0)
-    image = rng.normal(0, 1, (1, 48, 48)).astype(np.float32)
-    image[0, 16:32, 16:32] += 4
-    try:
-        return AnnotationSession(Volume(image), engine=engine).prepare_click(0, 0, (24, 24), True)
-    except SegLoopError:
-        return None

@@ -8,6 +8,7 @@ save. Work is never left behind: switching cases or closing the window saves uns
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from PyQt5.QtCore import QObject, Qt
@@ -24,6 +25,7 @@ from app.gui.error_dialog import user_message
 from app.gui.recovery_dialog import RecoveryDialog
 from app.gui.volume_jobs import ModelLister, VolumeJobs, model_title
 
+log = logging.getLogger("segloop")
 AUTOSAVE_FOLDER = "autosave"
 LABELS_FOLDER = "labels"
 
@@ -189,7 +191,7 @@ class AnnotationUi(QObject):
         act.blockSignals(False)
 
     def _after_volume_job(self) -> None:
-        # The progress dialog had the focus: give it back to the view, so keys work at once.
+        # A dialog (progress, recovery) had the focus: give it back to the view, so keys work at once.
         if QApplication.activeWindow() is None and self.window.isVisible():
             self.window.activateWindow()
         self.window.slice_view.setFocus()
@@ -330,6 +332,7 @@ class AnnotationUi(QObject):
         w.refresh_case_list()
         if self.recovery_dialog is not None:
             self.recovery_dialog.remove(item)
+        self._after_volume_job()  # the dialog had the focus: back to the view
         w.notify(f"Restored {session.step} actions on {loaded.name}; Ctrl+Z steps back through them.")
         return True
 
@@ -340,6 +343,9 @@ class AnnotationUi(QObject):
         self._shut_down = True
         if self.jobs.runner is not None:
             self.jobs.runner.cancel()
-        if self.controller.has_unsaved_work:
-            self.save()
+        try:
+            if self.controller.has_unsaved_work:
+                self.save()
+        except Exception:  # noqa: BLE001 - e.g. the store closed first; the autosave still holds the work
+            log.exception("saving on close failed")
         self.controller.shutdown()

@@ -23,7 +23,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut(("Ctrl+O",), "Open an image file (adds it to the case list)", "open_file"),
     Shortcut(("Ctrl+Shift+O",), "Open a folder of cases (flat, MSD layout or a DICOM series)", "open_folder"),
     Shortcut(("Ctrl+L",), "Load a label file onto the open case (as the editable label; undoable)", "open_label"),
-    Shortcut(("Ctrl+S",), "Save the label to results/labels/<case>.nii.gz (case status: in progress)", "save"),
+    Shortcut(("Ctrl+S",), "Save the label to results/labels/(case name).nii.gz (case status: in progress)", "save"),
     Shortcut(("Ctrl+D",), "Save and mark the case done", "mark_done"),
     Shortcut(("1",), "Axial view", "axial"),
     Shortcut(("2",), "Coronal view", "coronal"),

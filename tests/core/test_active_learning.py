@@ -238,3 +238,40 @@ def test_uncertainty_profile_peaks_on_the_doubtful_slice(model):
     assert profile.shape == (NZ,) and int(np.argmax(profile)) == 3
     heat = uncertainty_map(volume, model, mc_samples=2)
     assert heat.shape == image.shape and heat.dtype == np.float32 and heat.min() >= 0
+
+
+# ---------------------------------------------------------------------- command line
+
+
+def test_score_command_ranks_a_folder_and_writes_csv(model, tmp_path):
+    import csv
+    import sys
+    from pathlib import Path
+
+    import SimpleITK as sitk
+
+    from app.core.active_learning.round_training import save
+
+    repo = Path(__file__).resolve().parents[2]
+    rng = np.random.default_rng(11)
+    data = tmp_path / "cases"
+    data.mkdir()
+    for name, (image, _) in {"clean": disks(rng), "doubtful": disks(rng, 60.0, 40.0)}.items():
+        sitk.WriteImage(sitk.GetImageFromArray(image.astype(np.int16)), str(data / f"{name}.nii.gz"))
+    weights = save(model, tmp_path / "tiny.pt")
+    out = tmp_path / "scores.csv"
+    # in-process (the subcommand's own code path) rather than a subprocess: no second torch import
+    sys.path.insert(0, str(repo))
+    import main
+
+    code = main.main(["score", "--data", str(data), "--sampler", "mc-variance", "--model",
+                      str(weights), "--mc", "4", "--out", str(out), "--db", str(tmp_path / "segloop.db")])
+    assert code == 0
+    with open(out, encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["case"] for r in rows] == ["doubtful", "clean"]
+    assert float(rows[0]["score"]) > float(rows[1]["score"]) and rows[0]["rank"] == "1"
+    with CaseStore(tmp_path / "segloop.db") as store:       # kept for the GUI's queue
+        stored = store.scores("mc-variance", rows[0]["version"])
+        assert sorted(stored.values()) == pytest.approx(sorted(float(r["score"]) for r in rows),
+                                                         rel=1e-5)

@@ -28,6 +28,7 @@ def test_segment_shows_the_proposal_heat_map_reference_and_dice(window, volumes,
     path = cropped_case(tmp_path, volumes)
     assert window.open_file(path), window.last_error
     view = window.slice_view
+    z0 = view.state.slice_index
     before = view.displayed_overlay.copy()  # the case opens on its reference label
     wait_for_models(qtbot, window)
     choose_model(window, "unet")
@@ -63,10 +64,11 @@ def test_segment_shows_the_proposal_heat_map_reference_and_dice(window, volumes,
     assert view.displayed_layer(REFERENCE_LAYER) is None
 
     # The proposal is one undoable step: Ctrl+Z gives back the label the case opened with.
-    view.set_slice(state.cursor[0])
+    view.set_slice(z0)
     qtbot.keyClick(window, Qt.Key_Z, Qt.ControlModifier)
     assert window.annotation.controller.session.step == 2  # set_label, then its undo
     np.testing.assert_array_equal(view.label, reference)
+    assert_same(view.displayed_overlay, before)
 
 
 def test_cancel_leaves_the_previous_label_untouched(window, volumes, qtbot):

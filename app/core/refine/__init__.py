@@ -10,6 +10,7 @@ from app.core.refine.geodesic_crf import GeodesicCRFRefiner, GeodesicParams
 from app.core.refine.geodesic_nearest import GeodesicNearestRefiner
 from app.core.refine.grabcut import GrabCutRefiner
 from app.core.refine.none import NoRefiner
+from app.core.refine.runner import RefineRunner
 
 REFINERS: dict[str, type[Refiner]] = {
     "geodesic-crf": GeodesicCRFRefiner,
@@ -30,4 +31,4 @@ def get_refiner(name: str = DEFAULT_REFINER) -> Refiner:
 
 __all__ = ["ClickOutsideImageError", "DEFAULT_REFINER", "GeodesicCRFRefiner", "GeodesicParams",
            "GeodesicNearestRefiner", "GrabCutRefiner", "NoRefiner", "REFINERS", "Refiner",
-           "RefineOptions", "RefineRequest", "RefineResult", "get_refiner"]
+           "RefineOptions", "RefineRequest", "RefineResult", "RefineRunner", "get_refiner"]

@@ -5,13 +5,15 @@ What differs from the published pipeline, and why:
   one background click can no longer claim a whole tumour of similar grey level.
 - Evidence is added once, in log-odds, with no softmax (the original's double softmax squeezed
   the unary to ~[0.38, 0.62], leaving the smoothing term to decide the cut):
-      L = m0 * (2 * mask - 1) + w_prior * logit(prior) + alpha * (S_fg - S_bg),
+      L = m(p) * (2 * mask - 1) + w_prior * logit(prior) + alpha * (S_fg - S_bg),
   where S = exp(-(D / tau)^2). The current mask is evidence too: far from every seed the label
   keeps its state unless the image says otherwise.
-- Work is local: a window sized from the object near the click (base.choose_window), and inside
-  it only the "free zone" (pixels the newest click's class reaches, geodesically) may change;
-  everything else in the window, and the window's frame, is a hard constraint equal to the
-  current mask. So a click changes the label near it and nothing far from it.
+- Work is local: a window and a reach sized from the click's geometry (base.choose_window: the
+  distance from the click to the nearest pixel already of its class), and inside the window only
+  the "free zone" (pixels the newest click's class reaches, geodesically) may change; everything
+  else in the window, and the window's frame, is a hard constraint equal to the current mask.
+  The current label's own weight grows with distance from the click (mask_logit), so a click
+  rewrites the label under it readily and the object far from it only on image evidence.
 - The pairwise term acts: graph cut on the standardised window with sigma set from its own
   contrast (app/core/graphcut.py), seeds as hard constraints.
 - Post-processing never undoes a seed: it removes only new islands that hold no foreground seed
