@@ -80,6 +80,8 @@ class BenchConfig:
     vaal_steps: int = 150
     vaal_size: int = 64
     vaal_latent: int = 32
+    vaal_widths: list = field(default_factory=lambda: [16, 32, 64, 128])
+    vaal_batch: int = 16
 
     def round_config(self) -> RoundConfig:
         return RoundConfig(input_size=self.input_size, context=self.context,
@@ -97,7 +99,7 @@ PRESETS = {
                  stride=4, vaal_steps=20),
     "gpu-full": dict(seeds=[0, 1, 2, 3, 4], n0=5, rounds=6, queries=5, input_size=128,
                      channels=[16, 32, 64, 128, 128], init_steps=1500, round_steps=600, mc=10,
-                     stride=1, vaal_steps=1000),
+                     stride=1, vaal_steps=1000, vaal_widths=[32, 64, 128, 256], vaal_batch=32),
 }
 
 
@@ -110,9 +112,9 @@ def log(msg: str) -> None:
 class Data:
     def __init__(self, cfg: BenchConfig):
         t = time.monotonic()
-        pool_names = [n for n, _, label in list_cases(cfg.data, "Tr") if label is not None]
+        names = pool_names(cfg)
         test_names = [n for n, _, label in list_cases(cfg.data, "Ts") if label is not None]
-        self.pool = {c.name: c for c in load_labelled_cases(cfg.data, pool_names, cfg.input_size)}
+        self.pool = {c.name: c for c in load_labelled_cases(cfg.data, names, cfg.input_size)}
         self.test = load_labelled_cases(cfg.data, test_names, cfg.input_size, "Ts", keep_original=True)
         for case in self.test:
             case.original_image = None          # only the label's grid is needed
@@ -163,8 +165,9 @@ def run_strategy(strategy: str, seed: int, model0, initial: list[str], data: Dat
     labelled = list(initial)
     sampler = None
     if strategy in ("vaal", "mvaal"):
-        sampler = get_sampler(strategy, config=VAALConfig(size=cfg.vaal_size, latent=cfg.vaal_latent,
-                                                          steps=cfg.vaal_steps))
+        sampler = get_sampler(strategy, config=VAALConfig(
+            size=cfg.vaal_size, latent=cfg.vaal_latent, steps=cfg.vaal_steps,
+            widths=tuple(cfg.vaal_widths), batch_size=cfg.vaal_batch))
     elif strategy not in MC_STRATEGIES:
         sampler = get_sampler(strategy)
     rows = []
@@ -196,9 +199,15 @@ def run_strategy(strategy: str, seed: int, model0, initial: list[str], data: Dat
     return rows
 
 
-def cached(path: Path, compute):
+class Missing(Exception):
+    """A result that --report-only would have to compute."""
+
+
+def cached(path: Path, compute, allowed: bool = True):
     if path.exists():
         return json.loads(path.read_text(encoding="utf-8"))
+    if not allowed:
+        raise Missing(str(path))
     value = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -207,26 +216,30 @@ def cached(path: Path, compute):
     return value
 
 
-def run_seed(seed: int, data: Data, cfg: BenchConfig) -> dict:
+def run_seed(seed: int, data: Data | None, cfg: BenchConfig, compute: bool = True) -> dict:
+    """One seed: round 0, the full-pool reference, then every strategy (each cached on disk, so a
+    restarted run continues and a partial run can be reported). compute=False: cached only."""
     folder = OUT / f"cfg_{cfg.key()}" / f"seed{seed}"
     rng = np.random.default_rng(seed)
-    initial = sorted(rng.choice(data.names, cfg.n0, replace=False).tolist())
-    weights = folder / "round0.pt"
-    model0 = new_model(cfg.round_config(), seed=seed)
-    if weights.exists():
-        model0.network.load_state_dict(torch.load(weights, weights_only=True))
-    else:
-        t = time.monotonic()
-        train(model0, [data.pool[n] for n in initial], cfg, cfg.init_steps, seed)
-        folder.mkdir(parents=True, exist_ok=True)
-        torch.save(model0.network.state_dict(), weights)
-        log(f"seed {seed}: round-0 model on {', '.join(initial)} in {time.monotonic() - t:.0f} s")
-    round0 = cached(folder / "round0.json", lambda: {"per_case": evaluate(model0, data.test)})
-    result = {"initial": initial, "round0": float(np.mean(round0["per_case"])), "strategies": {}}
-    log(f"seed {seed}: round-0 test Dice {result['round0']:.4f}")
-    for strategy in cfg.strategies:
-        result["strategies"][strategy] = cached(
-            folder / f"{strategy}.json", lambda s=strategy: run_strategy(s, seed, model0, initial, data, cfg))
+    initial = sorted(rng.choice(sorted(pool_names(cfg)), cfg.n0, replace=False).tolist())
+    model0 = None
+
+    def load_model0():
+        nonlocal model0
+        weights = folder / "round0.pt"
+        model0 = new_model(cfg.round_config(), seed=seed)
+        if weights.exists():
+            model0.network.load_state_dict(torch.load(weights, weights_only=True))
+        else:
+            t = time.monotonic()
+            train(model0, [data.pool[n] for n in initial], cfg, cfg.init_steps, seed)
+            folder.mkdir(parents=True, exist_ok=True)
+            torch.save(model0.network.state_dict(), weights)
+            log(f"seed {seed}: round-0 model on {', '.join(initial)} in {time.monotonic() - t:.0f} s")
+
+    def round0():
+        load_model0()
+        return {"per_case": evaluate(model0, data.test)}
 
     def full_pool():
         t = time.monotonic()
@@ -238,8 +251,22 @@ def run_seed(seed: int, data: Data, cfg: BenchConfig) -> dict:
             f"{np.mean(per_case):.4f} in {time.monotonic() - t:.0f} s")
         return {"per_case": per_case, "steps": steps}
 
-    result["full"] = float(np.mean(cached(folder / "full_pool.json", full_pool)["per_case"]))
+    result = {"initial": initial, "strategies": {}}
+    result["round0"] = float(np.mean(cached(folder / "round0.json", round0, compute)["per_case"]))
+    log(f"seed {seed}: round-0 test Dice {result['round0']:.4f} ({', '.join(initial)})")
+    # the reference first, so that a partial run already has it
+    result["full"] = float(np.mean(cached(folder / "full_pool.json", full_pool, compute)["per_case"]))
+    for strategy in cfg.strategies:
+        def run(s=strategy):
+            if model0 is None:
+                load_model0()
+            return run_strategy(s, seed, model0, initial, data, cfg)
+        result["strategies"][strategy] = cached(folder / f"{strategy}.json", run, compute)
     return result
+
+
+def pool_names(cfg: BenchConfig) -> list[str]:
+    return [n for n, _, label in list_cases(cfg.data, "Tr") if label is not None]
 
 
 # ------------------------------------------------------------------------------- report
@@ -261,6 +288,8 @@ def main(argv=None) -> int:
                  "mc", "stride", "vaal_steps", "batch_size"):
         parser.add_argument("--" + name.replace("_", "-"), type=int, default=None)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--report-only", action="store_true",
+                        help="report the seeds whose results are all on disk (a partial run); compute nothing")
     parser.add_argument("--tag", default="", help="suffix for the result files (e.g. _tiny)")
     args = parser.parse_args(argv)
 
@@ -285,12 +314,24 @@ def main(argv=None) -> int:
     log(f"config {cfg.key()}: {json.dumps(asdict(cfg))}")
     log(f"machine: {platform.processor() or platform.machine()}, torch threads {args.threads}, "
         f"{'cuda' if torch.cuda.is_available() else 'cpu'}")
-    data = Data(cfg)
-    if cfg.n0 + cfg.rounds * cfg.queries > len(data.names):
-        parser.error("n0 + rounds * queries exceeds the pool")
     t = time.monotonic()
-    results = {seed: run_seed(seed, data, cfg) for seed in cfg.seeds}
-    report(results, cfg, len(data.names), OUT / f"cfg_{cfg.key()}", RESULTS, args.tag,
+    n_pool = len(pool_names(cfg))
+    if cfg.n0 + cfg.rounds * cfg.queries > n_pool:
+        parser.error("n0 + rounds * queries exceeds the pool")
+    if args.report_only:
+        results = {}
+        for seed in cfg.seeds:
+            try:
+                results[seed] = run_seed(seed, None, cfg, compute=False)
+            except Missing as missing:
+                log(f"seed {seed} incomplete (no {Path(str(missing)).name}): left out")
+        if not results:
+            log("no seed has every result yet")
+            return 1
+    else:
+        data = Data(cfg)
+        results = {seed: run_seed(seed, data, cfg) for seed in cfg.seeds}
+    report(results, cfg, n_pool, OUT / f"cfg_{cfg.key()}", RESULTS, args.tag,
            minutes=(time.monotonic() - t) / 60, threads=args.threads)
     return 0
 

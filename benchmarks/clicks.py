@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ENGINES = "none,geodesic-nearest,geodesic-crf,grabcut"
+ENGINES = "none,geodesic-nearest,geodesic-crf,grabcut,correction-net,combined"
 
 
 def main(argv=None) -> int:

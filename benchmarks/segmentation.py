@@ -61,9 +61,9 @@ def group(case: str) -> str:
     return "sts_ct" if case.endswith("_ct") else "sts_mr"
 
 
-def evaluate(models, data, device):
+def evaluate(models, data, device, limit=None):
     rows = []
-    entries = [e for e in list_cases(data, "Ts") if e[2] is not None]
+    entries = [e for e in list_cases(data, "Ts") if e[2] is not None][:limit]
     volumes = []
     for case, image_path, label_path in entries:
         volume = read_volume(image_path)
@@ -81,11 +81,11 @@ def evaluate(models, data, device):
     return rows
 
 
-def time_bundled(models, device, repeats):
+def time_bundled(models, device, repeats, cases=BUNDLED):
     rows = []
     for name in models:
         load_model(name, device)
-        for case in BUNDLED:
+        for case in cases:
             volume = read_volume(REPO / "data_source" / f"{case}.nii.gz")
             segment_volume(volume, name, device=device)          # warm-up (allocations, worker)
             times = []
@@ -113,6 +113,9 @@ def main(argv=None) -> int:
     parser.add_argument("--models", default=None,
                         help="comma-separated names (default: every shipped model)")
     parser.add_argument("--repeats", type=int, default=5, help="timing repeats per bundled volume")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N test cases (smoke run)")
+    parser.add_argument("--bundled", default=",".join(BUNDLED),
+                        help="data_source cases to time (comma-separated; '' for none)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--device", default=None)
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "out"))
@@ -125,8 +128,9 @@ def main(argv=None) -> int:
     info = machine()
     print(f"machine: {info}\nmodels: {', '.join(models)}\ndata: {args.data}")
 
-    rows = evaluate(models, args.data, args.device)
-    timing = time_bundled(models, args.device, args.repeats)
+    rows = evaluate(models, args.data, args.device, args.limit)
+    bundled = [c for c in args.bundled.split(",") if c]
+    timing = time_bundled(models, args.device, args.repeats, bundled)
 
     print(f"\n{'model':<16} {'mean Dice':>9} {'raw':>6} {'sts_mr':>7} {'sts_ct':>7} {'btp':>6} "
           f"{'s/test vol':>10} {'s/bundled (median)':>19}")
@@ -134,7 +138,7 @@ def main(argv=None) -> int:
     for name in models:
         mine = [r for r in rows if r["model"] == name]
         by = {g: np.mean([r["dice"] for r in mine if r["group"] == g]) for g in ("sts_mr", "sts_ct", "btp")}
-        bundled = [r["median_s"] for r in timing if r["model"] == name]
+        bundled = [r["median_s"] for r in timing if r["model"] == name] or [float("nan")]
         summary.append({"model": name, "mean_dice": round(float(np.mean([r["dice"] for r in mine])), 4),
                         "mean_dice_raw": round(float(np.mean([r["dice_raw"] for r in mine])), 4),
                         **{f"mean_dice_{g}": round(float(v), 4) for g, v in by.items()},

@@ -7,6 +7,7 @@ COMMAND_MODULES = [
     "app.cli.info",
     "app.cli.score",
     "app.cli.bench_clicks",
+    "app.cli.train_correction",
     "app.cli.replay",
     "app.cli.noisy_labels",
     "app.cli.train",

@@ -64,6 +64,8 @@ def _read_file(path: Path) -> tuple[sitk.Image, list[str]]:
         raise CorruptFileError(f"{path.name} is empty (0 bytes).")
     if suffix == ".nii.gz":
         _check_gzip(path)
+    if suffix in (".nii", ".nii.gz"):
+        _check_nifti_magic(path, suffix)
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
@@ -111,6 +113,20 @@ def _check_gzip(path: Path) -> None:
     except (OSError, EOFError, zlib.error):
         raise CorruptFileError(
             f"{path.name} is not a complete gzip file (truncated or damaged download?).") from None
+
+
+def _check_nifti_magic(path: Path, suffix: str) -> None:
+    """A .nii without the NIfTI magic is read by ITK as an old Analyze header, whose geometry it
+    guesses: refuse it instead of opening a scan with a made-up orientation."""
+    opener = gzip.open if suffix == ".nii.gz" else open
+    with opener(path, "rb") as stream:
+        head = stream.read(548)
+    nifti1 = len(head) >= 348 and head[344:348] in (b"n+1\0", b"ni1\0")
+    nifti2 = len(head) >= 540 and head[4:8] in (b"n+2\0", b"ni2\0")
+    if not (nifti1 or nifti2):
+        raise CorruptFileError(
+            f"{path.name} is not a readable {suffix} image: its header lacks the NIfTI signature "
+            "(damaged, or another kind of file with this extension).")
 
 
 def _read_dicom_series(folder: Path) -> tuple[sitk.Image, str]:
@@ -220,23 +236,30 @@ def write_volume(volume: Volume, path: str | os.PathLike) -> Path:
         # A MetaImage header points at a separate .raw file: no single-file atomic rename exists.
         _write_sitk(volume.to_sitk(), path)
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(handle)
+    temp = None
     try:
-        _write_sitk(volume.to_sitk(), Path(temp))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+        os.close(handle)
+        _write_sitk(volume.to_sitk(), Path(temp), shown=path.name)
         os.replace(temp, path)
+    except OSError as error:
+        # A full disk, a read-only folder, a vanished drive: the old file is untouched.
+        raise InputError(f"could not write {path.name} in {path.parent} "
+                         f"({error.strerror or error}).") from None
     finally:
-        if os.path.exists(temp):
+        if temp is not None and os.path.exists(temp):
             os.unlink(temp)
     return path
 
 
-def _write_sitk(image: sitk.Image, path: Path) -> None:
+def _write_sitk(image: sitk.Image, path: Path, shown: str | None = None) -> None:
     try:
         sitk.WriteImage(image, str(path), useCompression=str(path).endswith((".gz", ".nrrd", ".mha")))
     except RuntimeError as error:
-        raise InputError(f"could not write {path.name}: {str(error).strip().splitlines()[-1]}") from None
+        # `shown`: the name the user asked for, not the temp file actually being written
+        raise InputError(f"could not write {shown or path.name}: "
+                         f"{str(error).strip().splitlines()[-1]}") from None
 
 
 def write_label(array: np.ndarray, reference: Volume, path: str | os.PathLike) -> Path:

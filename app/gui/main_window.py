@@ -25,6 +25,7 @@ from app.gui import error_dialog
 from app.gui.annotation_ui import AnnotationUi
 from app.gui.case_list_widget import CaseListWidget
 from app.gui.help_dialog import ShortcutsDialog
+from app.gui.loop_features import install_loop_features
 from app.gui.shortcuts import action_shortcuts
 from app.gui.slice_view import ZOOM_STEP, SliceView
 from app.gui.view_controls_widget import ViewControlsWidget
@@ -50,6 +51,7 @@ class MainWindow(QMainWindow):
         self.annotation = AnnotationUi(self)
         self._build_actions()
         self._connect()
+        install_loop_features(self)  # batch, export, annotators, queue, uncertainty, retrain
         if data_dir is not None:
             self.add_folder(data_dir)
         self.refresh_case_list()

@@ -14,9 +14,10 @@ HEAT_OPACITY = 0.45
 
 
 def _heat_lut() -> np.ndarray:
-    """(256, 3) uint8: dark blue -> cyan -> yellow -> red, a perceptually ordered 'hot' ramp."""
-    stops = np.array([0.0, 0.35, 0.65, 1.0])
-    colours = np.array([(20, 20, 140), (0, 200, 230), (250, 230, 40), (230, 30, 20)], float)
+    """(256, 3) uint8: purple -> magenta -> orange -> pale yellow, ordered in lightness like magma.
+    It avoids cyan (the reference outline), green and blue (the seeds)."""
+    stops = np.array([0.0, 0.4, 0.7, 1.0])
+    colours = np.array([(60, 15, 110), (180, 55, 125), (250, 140, 50), (255, 245, 160)], float)
     t = np.linspace(0.0, 1.0, 256)
     return np.stack([np.interp(t, stops, colours[:, c]) for c in range(3)], axis=1).round().astype(np.uint8)
 

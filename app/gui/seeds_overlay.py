@@ -56,6 +56,13 @@ def seed_display_points(seeds, state: ViewState) -> dict[str, np.ndarray]:
     return {k: (np.concatenate(v) if v else np.zeros((0, 2), int)) for k, v in groups.items()}
 
 
+class _SeedDots(pg.ScatterPlotItem):
+    """Dots that never take a mouse click: a click next to a seed is a new seed, not a pick."""
+
+    def mouseClickEvent(self, ev):
+        ev.ignore()
+
+
 class SeedsOverlay:
     """The seed items of one SliceView; call `set_seeds` whenever the session's seeds change."""
 
@@ -69,7 +76,7 @@ class SeedsOverlay:
                                   ("fg_click", FG_COLOUR, CLICK_SIZE_PX),
                                   ("bg_click", BG_COLOUR, CLICK_SIZE_PX)):
             outline = pg.mkPen(0, 0, 0, 200, width=1) if key.endswith("click") else None
-            item = pg.ScatterPlotItem(size=size, pen=outline, brush=pg.mkBrush(*colour), pxMode=True)
+            item = _SeedDots(size=size, pen=outline, brush=pg.mkBrush(*colour), pxMode=True)
             item.setZValue(20 if key.endswith("scribble") else 21)
             view.view_box.addItem(item)
             self.items[key] = item

@@ -55,6 +55,9 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut(("]",), "Bigger brush", "brush_bigger"),
     Shortcut(("Esc",), "Leave paint mode: clicks refine again", "leave_paint"),
     Shortcut(("P",), "Propagate the current slice's label to its neighbours in 3D", "propagate"),
+    Shortcut(("N",), "Next case: open the top of the annotation queue (most worth annotating)", "next_case"),
+    Shortcut(("U",), "Show / hide the model's uncertainty map (MC dropout, computed in the background)", "toggle_uncertainty"),
+    Shortcut(("Ctrl+E",), "Export the done cases as a training set (MSD / nnU-Net layout)", "export_dataset"),
     Shortcut(("F1",), "This list of shortcuts", "show_shortcuts"),
     Shortcut(("Ctrl+Q",), "Quit", "quit"),
 )

@@ -201,6 +201,8 @@ def train(config: TrainConfig, cases: tuple[list[Case], list[Case]] | None = Non
         bar = tqdm(range(config.steps_per_epoch), desc=f"epoch {epoch}/{config.epochs}",
                    leave=False, file=sys.stderr)
         for _ in bar:
+            if deadline and time.monotonic() > deadline and losses:
+                break       # out of time: validate what we have rather than train at lr 0
             set_lr(step)
             batch, n_strong = _draw((strong_pool, weak_pool), config, rng, generator, device)
             loss = training_step(network, batch, config.mode, n_strong)

@@ -30,10 +30,10 @@ from models.vaal.network import LatentDiscriminator, SliceVAE
 class VAALConfig:
     size: int = 64
     latent: int = 32
-    widths: tuple = (32, 64, 128, 256)
+    widths: tuple = (16, 32, 64, 128)     # CPU-sized; the seed's VAE is about 2x wider
     steps: int = 300                 # discriminator updates (each preceded by vae_steps VAE updates)
     vae_steps: int = 2
-    batch_size: int = 32             # per side: labelled and unlabelled batches of this size
+    batch_size: int = 16             # per side: labelled and unlabelled batches of this size
     lr_vae: float = 5e-4
     lr_discriminator: float = 5e-4
     beta: float = 1.0

@@ -55,3 +55,80 @@ def test_job_reports_progress_and_cancels():
     with pytest.raises(JobCancelled):
         for _ in job:
             pass
+
+
+# --- Propagation adds to slices where the object continues; it never wipes existing labels. ---
+
+def test_slices_that_already_hold_the_object_are_kept_exactly():
+    image, truth = sphere()
+    label = truth.astype(np.uint8).copy()
+    label[21:24] = 0                       # a gap the user wants filled from slice 20
+    result = propagate(image, label, 20)
+    out = result.label
+    # Every slice that held the object is untouched (the bug: all were replaced by the cut).
+    for z in list(range(0, 21)) + list(range(24, 40)):
+        assert np.array_equal(out[z], label[z]), z
+    assert all(out[z].any() for z in (21, 22, 23))
+    assert dice(out.astype(bool), truth) >= dice(label.astype(bool), truth)
+    assert "already" in result.stopped["up"] and "already" in result.stopped["down"]
+    assert result.changed_slices == [21, 22, 23]
+
+
+def test_overwrite_mode_replaces_existing_slices_when_asked():
+    from app.core.propagation import PropagationParams
+
+    image, truth = sphere()
+    label = truth.astype(np.uint8).copy()
+    label[22] = 0
+    label[22, 5:8, 5:8] = 1                 # a wrong scrap the user wants replaced
+    result = propagate(image, label, 20, params=PropagationParams(existing="overwrite"))
+    assert 22 in result.changed_slices
+    assert not result.label[22, 5:8, 5:8].any()
+
+
+def test_other_label_values_are_never_touched():
+    image, truth = sphere()
+    label = np.zeros(truth.shape, np.uint8)
+    label[20][truth[20]] = 1
+    other = np.zeros(truth.shape, bool)
+    other[15:25, 2:6, 2:6] = True           # class 2, elsewhere in the volume
+    other[15:25, 18:21, 18:21] = True       # class 2 inside the sphere (the user's sub-region)
+    label[other & ~(label == 1)] = 2
+    result = propagate(image, label, 20, value=1)
+    out = result.label
+    assert np.array_equal(out == 2, label == 2)
+    assert (out == 1).sum() > 5 * (label == 1).sum()
+    assert set(np.unique(out)) <= {0, 1, 2}
+
+
+def test_a_separate_object_on_a_slice_does_not_stop_or_vanish():
+    image, truth = sphere()
+    label = np.zeros(truth.shape, np.uint8)
+    label[20] = truth[20]
+    label[23, 1:4, 1:4] = 1                 # another lesion far away on slice 23
+    result = propagate(image, label, 20)
+    assert result.label[23, 1:4, 1:4].all()
+    assert result.label[23, 20, 20] == 1 and result.label[26, 20, 20] == 1
+
+
+def test_coronal_axis_keeps_existing_slices():
+    image, truth = sphere()
+    label = truth.astype(np.uint8).copy()
+    label[:, 21:24, :] = 0
+    result = propagate(image, label, 20, axis=1)
+    out = result.label
+    for y in list(range(0, 21)) + list(range(24, 40)):
+        assert np.array_equal(out[:, y], label[:, y]), y
+    assert all(out[:, y].any() for y in (21, 22, 23))
+    assert result.changed_slices == [21, 22, 23]
+
+
+def test_network_prior_says_where_the_object_ends():
+    image, truth = sphere()
+    label = np.zeros(truth.shape, np.uint8)
+    label[20] = truth[20]
+    prior = np.where(truth, 0.95, 0.05).astype(np.float32)
+    prior[26:] = 0.02                       # the network is sure the object ends at slice 26
+    result = propagate(image, label, 20, prior=prior)
+    assert result.label[25].any() and not result.label[26:].any()
+    assert "prior" in result.stopped["up"]

@@ -94,6 +94,17 @@ def test_left_click_adds_the_missed_region_right_click_removes_the_blob_undo_res
     assert_same(view.displayed_overlay, after_click)
 
 
+def test_a_click_on_a_seed_dot_is_a_new_seed(window, imperfect, qtbot):
+    view, z = window.slice_view, imperfect["z"]
+    fy, fx = _centre(imperfect["missed"])
+    click(view, viewport_pos(view, z, fy, fx), Qt.LeftButton)
+    wait_for_clicks(qtbot, window, 1)
+    # On a small zoom, neighbouring voxels lie under a seed's dot: the dot must not swallow the click.
+    click(view, viewport_pos(view, z, fy, fx), Qt.LeftButton)
+    wait_for_clicks(qtbot, window, 2)
+    assert len(window.annotation.controller.session.seeds) == 2
+
+
 def test_seeds_show_in_every_view_through_them(window, imperfect, qtbot):
     view, z = window.slice_view, imperfect["z"]
     fy, fx = _centre(imperfect["missed"])

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from app.core.refine.base import (ClickOutsideImageError, Refiner, RefineOptions, RefineRequest,
                                   RefineResult)
+from app.core.refine.combined import CombinedRefiner
+from app.core.refine.correction_net import CorrectionNetRefiner
 from app.core.refine.geodesic_crf import GeodesicCRFRefiner, GeodesicParams
 from app.core.refine.geodesic_nearest import GeodesicNearestRefiner
 from app.core.refine.grabcut import GrabCutRefiner
@@ -17,6 +19,8 @@ REFINERS: dict[str, type[Refiner]] = {
     "geodesic-nearest": GeodesicNearestRefiner,
     "grabcut": GrabCutRefiner,
     "none": NoRefiner,
+    "correction-net": CorrectionNetRefiner,
+    "combined": CombinedRefiner,
 }
 DEFAULT_REFINER = "geodesic-crf"
 
@@ -29,6 +33,7 @@ def get_refiner(name: str = DEFAULT_REFINER) -> Refiner:
                          f"available: {', '.join(sorted(REFINERS))}") from None
 
 
-__all__ = ["ClickOutsideImageError", "DEFAULT_REFINER", "GeodesicCRFRefiner", "GeodesicParams",
+__all__ = ["ClickOutsideImageError", "CombinedRefiner", "CorrectionNetRefiner", "DEFAULT_REFINER",
+           "GeodesicCRFRefiner", "GeodesicParams",
            "GeodesicNearestRefiner", "GrabCutRefiner", "NoRefiner", "REFINERS", "Refiner",
            "RefineOptions", "RefineRequest", "RefineResult", "RefineRunner", "get_refiner"]

@@ -1,0 +1,96 @@
+"""`correction-net`: the click correction network (models/correction, seed 003 improved).
+
+A 64x64 patch centred on the newest click goes to the network with the current mask and Gaussian
+maps of every foreground/background click in the patch; its sigmoid output, thresholded at 0.5,
+is the new label inside the patch. Only changes connected to the newest interaction are kept: a
+click edits the error it lands on, and whatever else the network would redraw in the patch (it
+sees only 64x64 pixels of context) stays as the user left it.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from app.core.refine.base import CheckedRequest, Refiner, RefineRequest
+
+_LOCK = threading.Lock()
+_CACHE: dict[str, tuple] = {}
+
+
+def weights_path() -> Path:
+    from models.correction.checkpoint import DEFAULT_WEIGHTS
+
+    return DEFAULT_WEIGHTS
+
+
+def load_network(path=None):
+    """(network, sidecar), loaded once per path (torch.load weights_only inside)."""
+    path = str(path or weights_path())
+    with _LOCK:
+        if path not in _CACHE:
+            import torch
+
+            from models.correction.checkpoint import load_correction
+
+            torch.set_num_threads(1)      # one small patch: threads cost more than they save
+            _CACHE[path] = load_correction(path)
+        return _CACHE[path]
+
+
+def network_probability(checked: CheckedRequest, path=None):
+    """(box clipped to the slice, probability patch for that box, full unclipped box)."""
+    import torch
+
+    from models.correction.inputs import PATCH, normalise_slice, patch_box, stack_inputs
+
+    network, _ = load_network(path)
+    shape = checked.mask.shape
+    box = patch_box(shape, checked.newest, PATCH)
+    img, rest = stack_inputs(normalise_slice(checked.image), checked.mask,
+                             [tuple(p) for p in checked.fg_points],
+                             [tuple(p) for p in checked.bg_points], box)
+    with torch.no_grad():
+        logits = network(torch.from_numpy(img[None]), torch.from_numpy(rest[None]))[0, 0]
+    prob = torch.sigmoid(logits).numpy()
+    y0, y1, x0, x1 = box
+    cy0, cy1, cx0, cx1 = max(y0, 0), min(y1, shape[0]), max(x0, 0), min(x1, shape[1])
+    return (cy0, cy1, cx0, cx1), prob[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0], box
+
+
+def keep_connected_changes(current: np.ndarray, new: np.ndarray, points: np.ndarray,
+                           reach_px: int = 2) -> np.ndarray:
+    """`new` where it differs from `current` only in change regions touching the points."""
+    changed = current != new
+    labels, n = ndimage.label(changed)
+    if n == 0:
+        return new
+    near = np.zeros(changed.shape, bool)
+    near[points[:, 0], points[:, 1]] = True
+    near = ndimage.binary_dilation(near, iterations=reach_px)
+    keep = np.unique(labels[near & changed])
+    mask = np.isin(labels, keep[keep > 0])
+    return np.where(mask, new, current).astype(np.uint8)
+
+
+class CorrectionNetRefiner(Refiner):
+    name = "correction-net"
+
+    def __init__(self, weights=None, local: bool = True):
+        self.weights = weights
+        self.local = local
+
+    def _refine(self, request: RefineRequest, checked: CheckedRequest):
+        t0 = time.perf_counter()
+        box, prob, _ = network_probability(checked, self.weights)
+        y0, y1, x0, x1 = box
+        current = checked.mask[y0:y1, x0:x1]
+        new = (prob > 0.5).astype(np.uint8)
+        if self.local:
+            new = keep_connected_changes(current, new, checked.newest_points - np.array([y0, x0]))
+        out = checked.mask.copy()
+        out[y0:y1, x0:x1] = new
+        return out, box, {"network": time.perf_counter() - t0}

@@ -1,0 +1,63 @@
+"""Network inputs shared by training and the app engine (so both feed the net the same way)."""
+from __future__ import annotations
+
+import numpy as np
+
+PATCH = 64                 # patch side in pixels, centred on the newest click
+CLICK_SIGMA = 3.0          # px, width of a click's Gaussian in the click channels
+CT_WINDOW = (-200.0, 300.0)
+
+
+def normalise_slice(image: np.ndarray) -> np.ndarray:
+    """float32 in [0, 1]: CT by a soft-tissue window, MR by the slice's 0.5/99.5 percentiles.
+
+    Per slice (not per volume) so the engine, which sees one slice, matches training exactly.
+    """
+    # float64: any float32 range (even +-3e38) subtracts and divides without overflow
+    img = np.nan_to_num(np.asarray(image, np.float64))
+    if float(np.percentile(img, 0.5)) < -500:        # air in Hounsfield units: CT
+        lo, hi = CT_WINDOW
+    else:
+        lo, hi = (float(v) for v in np.percentile(img, (0.5, 99.5)))
+    if not hi > lo:
+        return np.zeros(img.shape, np.float32)
+    return np.clip((img - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
+
+
+def patch_box(shape, centre, size: int = PATCH):
+    """(y0, y1, x0, x1) of a size x size box centred on `centre`; may extend past the slice
+    (crop pads), so the click is always at the same place in the patch."""
+    cy, cx = int(centre[0]), int(centre[1])
+    y0, x0 = cy - size // 2, cx - size // 2
+    return y0, y0 + size, x0, x0 + size
+
+
+def crop(array: np.ndarray, box, fill=0.0) -> np.ndarray:
+    """The box of a 2D array, padded with `fill` where it leaves the array."""
+    y0, y1, x0, x1 = box
+    h, w = array.shape
+    out = np.full((y1 - y0, x1 - x0), fill, dtype=array.dtype)
+    sy0, sy1, sx0, sx1 = max(y0, 0), min(y1, h), max(x0, 0), min(x1, w)
+    if sy1 > sy0 and sx1 > sx0:
+        out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = array[sy0:sy1, sx0:sx1]
+    return out
+
+
+def click_maps(points_fg, points_bg, box, sigma: float = CLICK_SIGMA) -> np.ndarray:
+    """(2, H, W) float32: max of Gaussians at the fg clicks, and at the bg clicks (slice coords)."""
+    y0, y1, x0, x1 = box
+    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    out = np.zeros((2, y1 - y0, x1 - x0), np.float32)
+    for channel, points in enumerate((points_fg, points_bg)):
+        for py, px in points:
+            if y0 - 4 * sigma <= py < y1 + 4 * sigma and x0 - 4 * sigma <= px < x1 + 4 * sigma:
+                g = np.exp(-((yy - py) ** 2 + (xx - px) ** 2) / (2 * sigma * sigma))
+                np.maximum(out[channel], g, out=out[channel])
+    return out
+
+
+def stack_inputs(image_norm: np.ndarray, mask: np.ndarray, fg, bg, box):
+    """(image (1,H,W), mask+clicks (3,H,W)) float32 for one patch."""
+    img = crop(image_norm.astype(np.float32), box, 0.0)[None]
+    msk = crop(mask.astype(np.float32), box, 0.0)[None]
+    return img, np.concatenate([msk, click_maps(fg, bg, box)], axis=0)

@@ -1,0 +1,152 @@
+"""Train the correction net on MSD imagesTr/labelsTr patches within a wall-clock budget.
+
+Data: models/correction/data.py; loss: click-weighted Dice (weight highest at the click) plus a
+click-weighted BCE term for stable early gradients. Validation on held-out patients (Dice of the
+patch output vs the ground truth, next to the Dice of the mask the net was given), best epoch kept.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models.correction.checkpoint import save_correction
+from models.correction.data import slice_samples
+from models.correction.inputs import PATCH, normalise_slice
+from models.correction.loss import click_weight, click_weighted_bce, click_weighted_dice
+from models.correction.network import CorrectionNet
+from models.training.dataset import list_cases, read_array, split_patients
+
+
+def unet_masks(volume: np.ndarray, z0: int, z1: int, model):
+    """The shipped U-Net's masks for slices z0..z1-1 (None if it cannot run)."""
+    from models.inference import predict_volume
+
+    prob = predict_volume(model, volume[z0:z1])["prob"]
+    return prob > 0.5
+
+
+def build_patches(data_dir, seed=0, per_case=120, use_unet=True, log=print, val_fraction=0.15,
+                  budget_s=None):
+    """Patches from the cases in random order, until every case is done or budget_s runs out."""
+    start = time.time()
+    rng = np.random.default_rng(seed)
+    entries = [e for e in list_cases(data_dir, "Tr") if e[2] is not None]
+    entries = [entries[i] for i in rng.permutation(len(entries))]
+    train_names, val_names = split_patients([e[0] for e in entries], val_fraction, seed)
+    model = None
+    if use_unet:
+        try:
+            from models import zoo
+            model = zoo.load("unet", device="cpu")
+        except Exception as error:        # no shipped U-Net: simulated errors only
+            log(f"no U-Net predictions ({error})")
+    sets = {"train": [], "val": []}
+    for name, image_path, label_path in entries:
+        if budget_s is not None and time.time() - start > budget_s:
+            log(f"preparation budget used: stopped before {name}")
+            break
+        volume = read_array(image_path).astype(np.float32)
+        label = read_array(label_path) > 0
+        zs = np.nonzero(label.reshape(label.shape[0], -1).any(axis=1))[0]
+        if len(zs) == 0:
+            continue
+        # A contiguous block of at most 24 tumour slices around the middle: the U-Net then runs
+        # on 24 slices, not the whole volume (the preparation must fit a shared CPU's minutes).
+        mid = int(zs[len(zs) // 2])
+        block = zs[(zs >= mid - 12) & (zs < mid + 12)]
+        z0, z1 = int(block.min()), int(block.max()) + 1
+        pred = unet_masks(volume, z0, z1, model) if model is not None else None
+        chosen = rng.permutation(block)[: max(1, per_case // 4)]
+        part = "val" if name in val_names else "train"
+        for z in chosen:
+            um = None if pred is None else pred[z - z0]
+            sets[part].extend(slice_samples(volume[z], label[z], rng, um, normalise_slice(volume[z])))
+        log(f"{name}: {len(chosen)} slices, {len(sets['train'])} train / {len(sets['val'])} val")
+    return ({k: [np.stack([s[i] for s in v]).astype(np.float16) for i in range(3)] if v else None
+             for k, v in sets.items()}, train_names, val_names)
+
+
+def _augment(img, rest, target, rng):
+    k = int(rng.integers(4))
+    dims = (2, 3)
+    img, rest, target = (torch.rot90(t, k, dims) for t in (img, rest, target))
+    if rng.random() < 0.5:
+        img, rest, target = (torch.flip(t, (3,)) for t in (img, rest, target))
+    return img, rest, target
+
+
+def evaluate(network, arrays, batch=128):
+    network.eval()
+    img, rest, target = (torch.from_numpy(a.astype(np.float32)) for a in arrays)
+    dices, base = [], []
+    with torch.no_grad():
+        for s in range(0, len(img), batch):
+            out = network(img[s:s + batch], rest[s:s + batch]) > 0
+            t = target[s:s + batch] > 0.5
+            m = rest[s:s + batch, :1] > 0.5
+            for o, tt, mm in zip(out, t, m):
+                dices.append(float(2 * (o & tt).sum() / max(int(o.sum() + tt.sum()), 1)))
+                base.append(float(2 * (mm & tt).sum() / max(int(mm.sum() + tt.sum()), 1)))
+    return float(np.mean(dices)), float(np.mean(base))
+
+
+def train(data_dir, out_path, minutes=12.0, seed=0, batch=32, lr=2e-3, per_case=120,
+          use_unet=True, widths=(16, 32, 64), bottleneck=64, log=print):
+    start = time.time()
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    sets, train_names, val_names = build_patches(data_dir, seed, per_case, use_unet, log,
+                                                 budget_s=0.45 * minutes * 60)
+    prep_minutes = (time.time() - start) / 60
+    log(f"patches ready in {prep_minutes:.1f} min: {len(sets['train'][0])} train, "
+        f"{0 if sets['val'] is None else len(sets['val'][0])} val")
+    kwargs = {"widths": list(widths), "bottleneck": bottleneck, "image_channels": 1,
+              "mask_channels": 3, "dropout": 0.1}
+    network = CorrectionNet(**kwargs)
+    opt = torch.optim.Adam(network.parameters(), lr=lr)
+    img_all, rest_all, tgt_all = (torch.from_numpy(a) for a in sets["train"])
+    n = len(img_all)
+    batch = max(1, min(batch, n))
+    deadline = max(start + minutes * 60, time.time() + 0.3 * minutes * 60)
+    best, epoch, history = -1.0, 0, []
+    while time.time() < deadline:
+        network.train()
+        order = torch.from_numpy(rng.permutation(n))
+        losses = []
+        for s in range(0, n - batch + 1, batch):
+            idx = order[s:s + batch]
+            img, rest, tgt = (t[idx].float() for t in (img_all, rest_all, tgt_all))
+            img, rest, tgt = _augment(img, rest, tgt, rng)
+            logits = network(img, rest)
+            w = click_weight(rest[:, 1:])
+            loss = click_weighted_dice(logits, tgt, w) + 0.5 * click_weighted_bce(logits, tgt, w)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(float(loss))
+            if time.time() > deadline:
+                break
+        epoch += 1
+        val_dice, base_dice = evaluate(network, sets["val"]) if sets["val"] else (0.0, 0.0)
+        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "val_dice": val_dice})
+        log(f"epoch {epoch}: loss {np.mean(losses):.4f} val patch Dice {val_dice:.4f} "
+            f"(input mask {base_dice:.4f}) {(time.time() - start) / 60:.1f} min")
+        if val_dice > best:
+            best = val_dice
+            meta = {"arch_kwargs": kwargs, "input_size": PATCH, "mode": "correction",
+                    "in_channels": 4, "training": {"data": str(data_dir), "train_cases": train_names,
+                                                    "val_cases": val_names, "seed": seed,
+                                                    "use_unet_errors": bool(use_unet),
+                                                    "patches": n, "batch": batch, "lr": lr},
+                    "epochs": epoch,
+                    "metrics": {"val_patch_dice": val_dice, "val_input_mask_dice": base_dice,
+                                "loss": float(np.mean(losses)),
+                                "minutes": round((time.time() - start) / 60, 2)},
+                    "normalisation": {"slice": "CT window -200..300 HU, else slice 0.5/99.5 "
+                                               "percentiles"}}
+            save_correction(network, Path(out_path), meta)
+            log(f"  saved {out_path}")
+    return best, history

@@ -1,0 +1,53 @@
+"""The annotation-queue dock: order and scores as stored, Next case opens the top one."""
+from __future__ import annotations
+
+from app.core.active_learning import ScoringContext, get_sampler, scoring_version
+
+
+def _random_version() -> str:
+    return scoring_version(get_sampler("random"), ScoringContext())
+
+
+def _choose_sampler(window, name: str) -> None:
+    combo = window.loop.queue.sampler_combo
+    combo.setCurrentIndex(combo.findData(name))
+
+
+def test_queue_order_matches_stored_scores_and_next_opens_the_top(window, qtbot):
+    store, panel = window.store, window.loop.queue
+    ids = {r.name: r.id for r in store.list_cases()}
+    planted = {"sts002_ct": 0.2, "btp10_pre_t1c": 0.9, "sts002_mr": 0.55}  # lits117_ct left unscored
+    for name, score in planted.items():
+        store.set_score(ids[name], "random", _random_version(), score)
+    _choose_sampler(window, "random")
+    panel.refresh()
+    assert panel.displayed() == [("btp10_pre_t1c", "0.9"), ("sts002_mr", "0.55"), ("sts002_ct", "0.2"),
+                                 ("lits117_ct", "not scored")]
+    assert "3 scored, 1 not scored" in panel.info_label.text()
+
+    assert window.open_case_id(ids["sts002_ct"])  # Next skips the open case: start from another one
+    panel.next_button.click()
+    assert window.case is not None and window.case.name == "btp10_pre_t1c", window.last_error
+
+    # a case marked done leaves the queue; N (the shortcut's action) then opens the next one
+    store.set_status(ids["btp10_pre_t1c"], "done")
+    window.refresh_case_list()
+    qtbot.waitUntil(lambda: panel.displayed()[0][0] == "sts002_mr", timeout=3000)
+    assert [name for name, _ in panel.displayed()] == ["sts002_mr", "sts002_ct", "lits117_ct"]
+    window.actions["next_case"].trigger()
+    assert window.case.name == "sts002_mr"
+    assert window.actions["next_case"].shortcut().toString() == "N"
+
+    window.grab().save("/tmp/segloop_queue_panel.png")
+
+
+def test_scores_of_another_sampler_are_not_mixed_in(window):
+    store, panel = window.store, window.loop.queue
+    first = store.list_cases()[0]
+    store.set_score(first.id, "random", "some-older-version", 5.0)
+    _choose_sampler(window, "random")
+    panel.refresh()
+    assert all(score == "not scored" for _, score in panel.displayed())
+    shown = window.case
+    assert not panel.open_next() and window.case is shown
+    assert "queue is empty" in window.last_message
