@@ -73,12 +73,16 @@ def line_plot(path: str | Path, series: dict[str, tuple[list, list, list]], titl
         p.drawText(QRectF(a.x() - 30, a.y() + 6, 60, 16), Qt.AlignCenter, f"{t:g}")
     p.setPen(QPen(QColor("black"), 1))
     p.drawRect(QRectF(px(x0, y1), px(x1, y0)))
-    for y, label in hlines:
+    label_ys = []
+    for y, label in sorted(hlines, key=lambda yl: -yl[0]):
         pen = QPen(QColor("#555555"), 1.5, Qt.DashLine)
         p.setPen(pen)
         p.drawLine(px(x0, y), px(x1, y))
-        p.drawText(QRectF(px(x1, y).x() + 4, px(x1, y).y() - 8, right - 8, 16),
-                   Qt.AlignLeft | Qt.AlignVCenter, label)
+        ty = px(x1, y).y()
+        if label_ys and ty < label_ys[-1] + 16:      # keep close labels from overprinting
+            ty = label_ys[-1] + 16
+        label_ys.append(ty)
+        p.drawText(QRectF(px(x1, y).x() + 4, ty - 8, right - 8, 16), Qt.AlignLeft | Qt.AlignVCenter, label)
     for i, (name, (x, mean, sd)) in enumerate(series.items()):
         colour = QColor(COLOURS[i % len(COLOURS)])
         band = QColor(colour)
@@ -96,7 +100,7 @@ def line_plot(path: str | Path, series: dict[str, tuple[list, list, list]], titl
             p.drawLine(a, b)
         for a in pts:
             p.drawEllipse(a, 3, 3)
-        ly = top + 20 + 22 * i
+        ly = h - bottom - 22 * (len(series) - i)     # legend bottom right, clear of the reference labels
         p.drawLine(QPointF(w - right + 12, ly), QPointF(w - right + 40, ly))
         p.setPen(QPen(QColor("black"), 1))
         p.drawText(QRectF(w - right + 46, ly - 9, right - 50, 18), Qt.AlignLeft | Qt.AlignVCenter, name)

@@ -1,7 +1,7 @@
 """Regenerate docs/screenshot.png: a case with the network's proposal, its heat map, the reference
 outline (cyan) and a few corrective clicks (green / blue seeds), as a user would see it.
 
-    QT_QPA_PLATFORM=offscreen .venv/bin/python docs/make_screenshot.py [--case sts002_mr] [--model unet]
+    QT_QPA_PLATFORM=offscreen .venv/bin/python docs/make_screenshot.py [--case sts002_mr] [--model fpsnet-cam]
         [--clicks 4] [--out PATH]
 
 The clicks are a robot user's (app.core.robot_user): each at the centre of the largest error on the
@@ -46,7 +46,7 @@ def _send(app, view, kind, voxel, button) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", default="sts002_mr")
-    parser.add_argument("--model", default="unet")
+    parser.add_argument("--model", default="fpsnet-cam", help="falls back to the first installed model")
     parser.add_argument("--clicks", type=int, default=4)
     parser.add_argument("--orientation", default="axial", choices=("axial", "coronal", "sagittal"))
     parser.add_argument("--out", default=str(REPO / "docs" / "screenshot.png"))

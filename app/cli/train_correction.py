@@ -18,6 +18,9 @@ def add_arguments(parser):
     parser.add_argument("--no-unet", action="store_true",
                         help="simulated errors only (skip the shipped U-Net's real errors)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--init", default=None, help="continue from these correction weights")
+    parser.add_argument("--patch-cache", default=None,
+                        help=".npz to store the prepared patches in, or reuse them from")
 
 
 def run(args) -> int:
@@ -27,7 +30,8 @@ def run(args) -> int:
 
     torch.set_num_threads(args.threads)
     best, _ = train(args.data, args.out, minutes=args.minutes, seed=args.seed,
-                    per_case=args.per_case, use_unet=not args.no_unet,
+                    per_case=args.per_case, use_unet=not args.no_unet, init=args.init,
+                    patch_cache=args.patch_cache,
                     log=lambda m: print(m, flush=True))
     print(f"best validation patch Dice {best:.4f}; weights {args.out}")
     return 0

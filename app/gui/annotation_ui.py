@@ -9,9 +9,10 @@ save. Work is never left behind: switching cases or closing the window saves uns
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
-from PyQt5.QtCore import QObject, Qt
+from PyQt5.QtCore import QEventLoop, QObject, Qt
 from PyQt5.QtWidgets import QApplication, QComboBox, QLabel, QMenu, QSpinBox, QToolBar
 
 from app.core import autosave
@@ -134,7 +135,7 @@ class AnnotationUi(QObject):
         a = self.window.actions
         short = {"segment": "Segment", "toggle_heatmap": "Heat map", "toggle_reference": "Reference",
                  "undo": "Undo", "redo": "Redo", "clear_seeds": "Clear seeds", "paint": "Paint",
-                 "erase": "Erase", "propagate": "3D", "save": "Save", "mark_done": "Done"}
+                 "erase": "Erase", "propagate": "Propagate", "save": "Save", "mark_done": "Done"}
         for act_id, text in short.items():
             a[act_id].setIconText(text)
         bar = self.toolbar = QToolBar("Annotate")
@@ -217,7 +218,7 @@ class AnnotationUi(QObject):
         session, self._restored_session = self._restored_session, None
         self._model_used = None
         self.controller.open_case(loaded, reference, session)
-        self.set_reference(self.window.actions["toggle_reference"].isChecked())
+        self.controller.view.set_layer_visible(REFERENCE_LAYER, self.window.actions["toggle_reference"].isChecked())
 
     def _read_reference(self, loaded):
         path = self.window.store.get(loaded.case_id).reference_label_path
@@ -237,8 +238,15 @@ class AnnotationUi(QObject):
                 self.window.notify(f"Saved your work on {name}.")
         self.controller.close_case()
 
+    def _set_label_source(self, loaded, source: str) -> None:
+        """Where the editable label came from, as the status bar says it."""
+        loaded.label_source = source
+        if loaded is self.window.case:
+            self.window.case_label.setText(f"{loaded.image.modality} · {source} label")
+
     def _on_segmented(self, loaded, result) -> None:
         self._model_used = result.model_name
+        self._set_label_source(loaded, f"{model_title(result.model_name)} proposal")
         store = self.window.store
         if loaded.case_id is not None:
             if store.get(loaded.case_id).status == "new":
@@ -268,7 +276,7 @@ class AnnotationUi(QObject):
         except (SegLoopError, OSError) as exc:
             self.window.show_error(f"The label could not be saved: {user_message(exc)}")
             return None
-        loaded.label_source = "working"
+        self._set_label_source(loaded, "working")
         self.window.refresh_case_list()
         self.window.notify(f"Saved {written}.")
         return written
@@ -341,8 +349,11 @@ class AnnotationUi(QObject):
         if self._shut_down:
             return
         self._shut_down = True
-        if self.jobs.runner is not None:
+        if self.jobs.runner is not None:  # stop it at its next check, and let its thread end
             self.jobs.runner.cancel()
+            deadline = time.monotonic() + 30
+            while self.jobs.runner is not None and time.monotonic() < deadline:
+                QApplication.processEvents(QEventLoop.AllEvents, 50)
         try:
             if self.controller.has_unsaved_work:
                 self.save()

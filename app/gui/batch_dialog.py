@@ -29,9 +29,7 @@ def offered_models(window) -> list[tuple[str, str]]:
 
 
 def selected_case_ids(window) -> list[int]:
-    from PyQt5.QtCore import Qt as _Qt
-
-    ids = [item.data(_Qt.UserRole) for item in window.case_list.selectedItems()]
+    ids = [item.data(Qt.UserRole) for item in window.case_list.selectedItems()]
     current = window.case_list.current_case_id()
     return ids or ([current] if current is not None else [])
 

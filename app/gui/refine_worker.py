@@ -81,4 +81,4 @@ class RefineWorker(QObject):
 
     def shutdown(self) -> None:
         self._thread.quit()
-        self._thread.wait(10000)
+        self._thread.wait(60000)  # the job in flight finishes first (a click takes well under a second)

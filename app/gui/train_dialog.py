@@ -192,6 +192,8 @@ class TrainAction:
         self._tmp: tempfile.TemporaryDirectory | None = None
         self._buffer = ""
         window.annotation.model_lister.listed.connect(lambda _names: self.offer_user_models())
+        if window.annotation.model_combo.currentData():  # the list arrived before this was built
+            self.offer_user_models()
 
     @property
     def results_dir(self) -> Path:

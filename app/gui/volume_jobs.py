@@ -52,22 +52,6 @@ class ModelLister(QObject):
             pass  # the window closed meanwhile (its Qt object is gone)
 
 
-def propagation_plan(session, axis: int, index: int):
-    """session.prepare_propagation, or the same plan built from app.core.session_propagation while
-    session_plans still imports that module under its old name (propagation_adapter)."""
-    try:
-        return session.prepare_propagation(axis, index)
-    except ModuleNotFoundError as exc:
-        if "propagation_adapter" not in str(exc):
-            raise
-    from app.core.seeds import check_axis
-    from app.core.session_plans import VolumePlan
-    from app.core.session_propagation import propagation_job_factory
-
-    make_job, details = propagation_job_factory(session, check_axis(axis), int(index), {})
-    return VolumePlan("propagate", details, session.version, make_job)
-
-
 class VolumeJobs(QObject):
     """Starts Segment and Propagate for the annotation controller; reports through its signals."""
 
@@ -180,7 +164,7 @@ class VolumeJobs(QObject):
             return None
         axis, index = controller.view.state.orientation.axis, controller.view.state.slice_index
         try:
-            plan = propagation_plan(session, axis, index)
+            plan = session.prepare_propagation(axis, index)
         except SegLoopError as exc:
             controller.message.emit(f"Cannot propagate: {exc}")
             return None

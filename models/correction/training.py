@@ -94,18 +94,44 @@ def evaluate(network, arrays, batch=128):
 
 
 def train(data_dir, out_path, minutes=12.0, seed=0, batch=32, lr=2e-3, per_case=120,
-          use_unet=True, widths=(16, 32, 64), bottleneck=64, log=print):
+          use_unet=True, widths=(16, 32, 64), bottleneck=64, log=print, init=None,
+          patch_cache=None):
+    """Train within `minutes` (patch preparation included); keep the best validation epoch.
+
+    init: a correction_net .pt to continue from (its architecture settings are used).
+    patch_cache: .npz where the prepared patches are stored / reused (same data and seed).
+    """
     start = time.time()
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    sets, train_names, val_names = build_patches(data_dir, seed, per_case, use_unet, log,
-                                                 budget_s=0.45 * minutes * 60)
+    if patch_cache is not None and Path(patch_cache).exists():
+        stored = np.load(patch_cache, allow_pickle=False)
+        sets = {"train": [stored[f"train{i}"] for i in range(3)],
+                "val": [stored[f"val{i}"] for i in range(3)] if "val0" in stored else None}
+        train_names = [str(n) for n in stored["train_names"]]
+        val_names = [str(n) for n in stored["val_names"]]
+    else:
+        sets, train_names, val_names = build_patches(data_dir, seed, per_case, use_unet, log,
+                                                     budget_s=0.45 * minutes * 60)
+        if patch_cache is not None:
+            arrays = {f"train{i}": a for i, a in enumerate(sets["train"])}
+            if sets["val"]:
+                arrays.update({f"val{i}": a for i, a in enumerate(sets["val"])})
+            np.savez(patch_cache, train_names=np.array(train_names),
+                     val_names=np.array(val_names), **arrays)
     prep_minutes = (time.time() - start) / 60
     log(f"patches ready in {prep_minutes:.1f} min: {len(sets['train'][0])} train, "
         f"{0 if sets['val'] is None else len(sets['val'][0])} val")
     kwargs = {"widths": list(widths), "bottleneck": bottleneck, "image_channels": 1,
               "mask_channels": 3, "dropout": 0.1}
     network = CorrectionNet(**kwargs)
+    if init is not None:
+        from models.correction.checkpoint import load_correction
+
+        network, old = load_correction(init)
+        kwargs = dict(old["arch_kwargs"])
+        log(f"continuing from {init} (validation patch Dice "
+            f"{old.get('metrics', {}).get('val_patch_dice')})")
     opt = torch.optim.Adam(network.parameters(), lr=lr)
     img_all, rest_all, tgt_all = (torch.from_numpy(a) for a in sets["train"])
     n = len(img_all)
@@ -126,7 +152,7 @@ def train(data_dir, out_path, minutes=12.0, seed=0, batch=32, lr=2e-3, per_case=
             opt.zero_grad()
             loss.backward()
             opt.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             if time.time() > deadline:
                 break
         epoch += 1

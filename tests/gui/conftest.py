@@ -24,6 +24,17 @@ def volumes():
     return out
 
 
+@pytest.fixture(autouse=True)
+def _close_message_boxes():
+    """Error boxes are non-modal and outlive their test's window: close them so the next test's
+    checks of the visible boxes see only its own."""
+    yield
+    from PyQt5.QtWidgets import QApplication, QMessageBox
+
+    for box in [w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible()]:
+        box.close()
+
+
 @pytest.fixture
 def window(qtbot, tmp_path):
     """The main window on data_source/ with its database in a temporary results folder."""

@@ -136,3 +136,10 @@ def choose_model(window, name: str) -> None:
     index = combo.findData(name)
     assert index >= 0, f"model {name} is not offered"
     combo.setCurrentIndex(index)
+
+
+def activate(qtbot, window) -> None:
+    """Make `window` the active window, as the window manager would after a dialog closes: its
+    single-key shortcuts only fire then (offscreen, nothing re-activates it by itself)."""
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)

@@ -17,7 +17,7 @@ from app.core.refine import REFINERS, Refiner
 from app.core.volume_io import read_label, write_label
 from app.gui.overlay import label_rgba
 from app.gui.shortcuts import shortcuts_markdown
-from tests.gui.helpers import (DATA, REPO, assert_same, click, drag, open_case, viewport_pos,
+from tests.gui.helpers import (DATA, REPO, activate, assert_same, click, drag, open_case, viewport_pos,
                                wait_for_clicks, wait_for_volume_job)
 
 CASE = "sts002_mr"
@@ -29,7 +29,7 @@ def _centre(region: np.ndarray) -> tuple[int, int]:
 
 
 @pytest.fixture
-def imperfect(window, volumes, tmp_path):
+def imperfect(window, volumes, tmp_path, qtbot):
     """sts002_mr open with a start label that misses a strip and over-segments a blob on slice z."""
     image, reference = volumes[CASE]
     ref = reference.array
@@ -46,6 +46,7 @@ def imperfect(window, volumes, tmp_path):
     write_label(start, image, tmp_path / "start.nii.gz")
     assert window.open_label(tmp_path / "start.nii.gz"), window.last_error
     window.slice_view.set_slice(z)
+    activate(qtbot, window)
     return {"z": z, "missed": missed, "blob": blob, "start": start, "reference": ref}
 
 
@@ -231,6 +232,7 @@ def test_propagation_is_undoable_and_refuses_clicks_while_it_runs(window, volume
     assert window.open_label(tmp_path / "one.nii.gz")
     view = window.slice_view
     view.set_slice(z)
+    activate(qtbot, window)
     qtbot.keyClick(window, Qt.Key_P)
     assert window.annotation.jobs.running
     click(view, viewport_pos(view, z, 40, 50), Qt.LeftButton)

@@ -51,3 +51,32 @@ def test_scores_of_another_sampler_are_not_mixed_in(window):
     shown = window.case
     assert not panel.open_next() and window.case is shown
     assert "queue is empty" in window.last_message
+
+
+def test_uncertainty_map_and_strip_for_the_open_case(window, qtbot, tmp_path, volumes, monkeypatch):
+    from PyQt5.QtCore import QPoint, Qt
+    from PyQt5.QtTest import QTest
+
+    from app.gui import uncertainty_strip_widget
+    from tests.gui.helpers import cropped_case, wait_for_models
+
+    monkeypatch.setattr(uncertainty_strip_widget, "MC_SAMPLES", 2)  # the wiring, not the statistics
+
+    wait_for_models(qtbot, window)
+    assert window.open_file(cropped_case(tmp_path, volumes, "sts002_mr", 12, 18)), window.last_error
+    uncertainty = window.loop.uncertainty
+    window.actions["toggle_uncertainty"].trigger()  # U
+    qtbot.waitUntil(lambda: uncertainty.result is not None or window.last_error is not None, timeout=90000)
+    assert window.last_error is None, window.last_error
+    view, strip = window.slice_view, uncertainty.strip
+    shown = view.displayed_layer("uncertainty")
+    assert shown is not None and shown.shape[:2] == view.state.slice_of(view.image).shape
+    assert strip.profile is not None and len(strip.profile) == 6 and strip.profile.max() > 0
+
+    # a click on the strip's last bar goes to the last slice (axial view)
+    strip.resize(600, 40)
+    QTest.mouseClick(strip, Qt.LeftButton, pos=QPoint(599, 20))
+    assert view.state.slice_index == 5 and strip.current == 5
+
+    window.actions["toggle_uncertainty"].trigger()
+    assert view.displayed_layer("uncertainty") is None

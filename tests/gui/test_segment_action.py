@@ -12,7 +12,7 @@ from app.gui.annotation_controller import REFERENCE_LAYER
 from app.gui.map_layers import heat_rgba, reference_contour_rgba
 from app.gui.overlay import label_rgba
 from app.gui.volume_jobs import HEAT_LAYER
-from tests.gui.helpers import (REPO, assert_same, choose_model, cropped_case, open_case, wait_for_models,
+from tests.gui.helpers import (REPO, activate, assert_same, choose_model, cropped_case, open_case, wait_for_models,
                                wait_for_volume_job)
 
 pytestmark = pytest.mark.skipif(not (REPO / "models" / "weights" / "unet.pt").exists(),
@@ -56,6 +56,7 @@ def test_segment_shows_the_proposal_heat_map_reference_and_dice(window, volumes,
     assert record.status == "pre-labelled" and record.model_used == "unet"
     assert "[pre-labelled]" in " ".join(window.case_list.row_texts())
 
+    activate(qtbot, window)
     qtbot.keyClick(window, Qt.Key_H)  # heat map off and on again
     assert view.displayed_layer(HEAT_LAYER) is None
     qtbot.keyClick(window, Qt.Key_H)
@@ -96,3 +97,14 @@ def test_segment_without_a_model_says_so(window, qtbot):
     window.annotation.jobs.segment("")
     assert "No segmentation model" in window.last_error
     assert not window.annotation.jobs.running
+
+
+def test_closing_the_window_mid_segmentation_cancels_it_cleanly(window, qtbot):
+    open_case(window, "lits117_ct")
+    wait_for_models(qtbot, window)
+    choose_model(window, "unet")
+    runner = window.annotation.segment()
+    assert runner.running
+    window.close()  # must stop the job's thread before the window goes (else Qt aborts)
+    assert not runner.running and not runner.finished_ok
+    assert window.annotation.jobs.runner is None

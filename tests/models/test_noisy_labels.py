@@ -9,7 +9,7 @@ import torch
 
 from models.noisy_labels import (AnnotatedSlices, NoisyLabelNet, TrainConfig, dice,
                                  draw_annotator_masks, generalised_energy_distance, iou,
-                                 run_training, sample_annotator_masks)
+                                 predict_foreground, run_training, sample_annotator_masks)
 from models.noisy_labels.network import annotator_probabilities
 
 
@@ -78,6 +78,10 @@ def test_annotator_samples_and_draws_have_the_right_shapes():
     net = NoisyLabelNet(width=8)
     samples = sample_annotator_masks(net, data.images, n_samples=5, seed=0)
     assert samples.shape == (4, 5, 32, 32) and samples.dtype == np.uint8
+    # sizes the U-Net cannot halve twice are padded for the network and cropped back
+    odd = data.images[:2, :30, :27]
+    assert predict_foreground(net, odd).shape == (2, 30, 27)
+    assert sample_annotator_masks(net, odd, n_samples=2).shape == (2, 2, 30, 27)
 
 
 def test_overlap_metrics_and_generalised_energy_distance():

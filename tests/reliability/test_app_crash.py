@@ -21,8 +21,9 @@ from tests.reliability.corpus import DATA, REPO
 
 CASE = "sts002_mr"
 # (z, y, x, foreground): clicks in the axial view, as AnnotationController.on_click receives them
-CLICKS = [(17, 45, 57, True), (17, 30, 20, False), (18, 47, 60, True), (16, 44, 55, True),
-          (18, 20, 30, False)]
+# (each one changes the label; _expected checks that).
+CLICKS = [(17, 45, 57, False), (16, 40, 52, False), (17, 62, 52, True), (15, 45, 57, False),
+          (18, 45, 57, False)]
 
 DRIVER = r"""
 import os, sys, time
@@ -42,6 +43,7 @@ def main():
     controller = window.annotation.controller
     clicks = {clicks!r}
     for number, (z, y, x, fg) in enumerate(clicks, 1):
+        window.slice_view.set_slice(z)    # a click lands on the displayed slice
         controller.on_click(z, y, x, int(Qt.LeftButton if fg else Qt.RightButton))
         deadline = time.monotonic() + 60
         while (controller.session is None or controller.session.step < number) and time.monotonic() < deadline:
@@ -66,9 +68,15 @@ def _expected(image_path):
     label = read_label(image_path.with_name(f"{CASE}_label.nii.gz"), volume).array
     session = AnnotationSession(volume, label=label)          # the app's default engine
     for z, y, x, fg in CLICKS:
-        session.click(0, z, (y, x), fg)
+        assert session.click(0, z, (y, x), fg).box is not None, "a click that edits nothing proves nothing"
     session.undo()
     return session
+
+
+def _seed_set(session):
+    import json
+
+    return sorted(json.dumps(seed, sort_keys=True) for seed in session.seeds.to_json())
 
 
 def _run_and_kill(tmp_path, data, results):
@@ -84,7 +92,12 @@ def _run_and_kill(tmp_path, data, results):
             line = proc.stdout.readline()
         assert line.startswith("READY"), proc.stderr.read()[-3000:] if proc.poll() is not None else "no READY"
     finally:
-        os.kill(proc.pid, signal.SIGKILL)
+        os.kill(proc.pid, signal.SIGKILL)           # the app itself, as a crash would
+        proc.wait(timeout=30)
+        try:   # its graph-cut worker (same session, started by this test) holds the pipes open
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGKILL
     _, checksum, step = line.split()
@@ -120,9 +133,8 @@ def test_sigkilled_app_is_restored_exactly_by_the_next_start(tmp_path, case_copy
         session = window.annotation.controller.session
         assert session is not None and session.step == expected.step
         assert np.array_equal(session.label, expected.label)        # edits lost: 0
-        assert session.seeds.to_json() == expected.seeds.to_json()
-        assert np.array_equal(window.slice_view.label, expected.label) if hasattr(
-            window.slice_view, "label") and window.slice_view.label is not None else True
+        assert _seed_set(session) == _seed_set(expected)             # order may differ, not content
+        assert np.array_equal(window.slice_view.label, expected.label)   # and it is what is shown
         window.annotation.controller.redo()                          # the undone click comes back
         expected.redo()
         assert np.array_equal(session.label, expected.label)
@@ -130,22 +142,3 @@ def test_sigkilled_app_is_restored_exactly_by_the_next_start(tmp_path, case_copy
         window.close()
         window.store.close()
     expected.close()
-
-
-def test_two_crashes_in_a_row_lose_nothing(tmp_path, case_copy):
-    """Crash, restore headless, crash again during the restored session's life: still exact."""
-    from app.core.autosave import restore
-
-    results = tmp_path / "results"
-    checksum, step = _run_and_kill(tmp_path, case_copy, results)
-    (found,) = find_recoverable(results / "autosave")
-    session = restore(found)
-    assert session.checksum == checksum and session.step == step
-    session.click(0, 17, (50, 50), True)
-    expected_label, expected_step = session.label.copy(), session.step
-    # no close(): the second "crash" leaves the log and autosave as they are
-    session.log._stream.flush()
-    (again,) = find_recoverable(results / "autosave")
-    second = restore(again)
-    assert second.step == expected_step and np.array_equal(second.label, expected_label)
-    second.close()
