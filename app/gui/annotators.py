@@ -22,6 +22,7 @@ from app.core.jobs import CancelToken, Progress
 from app.core.volume_io import read_label, write_label
 from app.gui.error_dialog import user_message
 from app.gui.overlay import contour_mask
+from app.gui.summary_box import track
 from app.gui.workers import run_in_background
 
 SETTINGS_NAME = "segloop.ini"
@@ -151,7 +152,7 @@ class Annotators:
         self.preferences.setAttribute(Qt.WA_DeleteOnClose)
         self.preferences.accepted.connect(
             lambda d=self.preferences: set_current_user(self.window, d.name_edit.text()))
-        self.preferences.show()
+        track(self.preferences).show()
         return self.preferences
 
     # ------------------------------------------------------------------ import

@@ -15,7 +15,7 @@ from PyQt5.QtWidgets import (QButtonGroup, QComboBox, QDialog, QDialogButtonBox,
 from app.core.batch import default_out_dir, prelabel_job, select_cases
 from app.core.jobs import CancelToken
 from app.gui.error_dialog import user_message
-from app.gui.summary_box import show_summary
+from app.gui.summary_box import show_summary, track
 from app.gui.workers import run_in_background
 
 CHOICES = (("not done", "Cases not done yet"), ("all", "All cases"),
@@ -90,7 +90,7 @@ class BatchAction:
                                   len(selected_case_ids(w)))
         self.dialog.setAttribute(Qt.WA_DeleteOnClose)
         self.dialog.accepted.connect(lambda d=self.dialog: self.start(d.which(), d.model()))
-        self.dialog.show()
+        track(self.dialog).show()
         return self.dialog
 
     def start(self, which: str, model_name: str, selection=None):

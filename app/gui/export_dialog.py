@@ -17,7 +17,7 @@ from app.core.export import CONSENSUS_METHODS, LABEL_FORMATS, export_job
 from app.core.export_folder import ExportExistsError
 from app.core.jobs import CancelToken
 from app.gui.error_dialog import user_message
-from app.gui.summary_box import ask_yes_no, show_summary
+from app.gui.summary_box import ask_yes_no, show_summary, track
 from app.gui.workers import run_in_background
 
 
@@ -82,7 +82,7 @@ class ExportAction:
         self.dialog = ExportDialog(self.window, default)
         self.dialog.setAttribute(Qt.WA_DeleteOnClose)
         self.dialog.accepted.connect(lambda d=self.dialog: self.start(**d.options()))
-        self.dialog.show()
+        track(self.dialog).show()
         return self.dialog
 
     def start(self, out_dir, status: str = "done", label_format: str = "nifti",

@@ -7,15 +7,31 @@ Everything lives on `window.loop` (a LoopFeatures), so the main window needs one
 """
 from __future__ import annotations
 
-from PyQt5.QtCore import Qt, QTimer
+from PyQt5.QtCore import QEvent, QObject, Qt, QTimer
 from PyQt5.QtWidgets import QMenu
 
 from app.gui.annotators import Annotators, CaseWatcher
 from app.gui.batch_dialog import BatchAction
 from app.gui.export_dialog import ExportAction
 from app.gui.queue_panel_widget import QueuePanelWidget
+from app.gui.summary_box import close_tracked
 from app.gui.train_dialog import TrainAction
 from app.gui.uncertainty_strip_widget import UncertaintyView
+
+
+class _CloseWatcher(QObject):
+    """On the window's Close: stop a training child and close the loop's non-modal windows."""
+
+    def __init__(self, features: "LoopFeatures"):
+        super().__init__(features.window)
+        self.features = features
+
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() == QEvent.Close and obj is self.features.window:
+            if self.features.trainer.busy:
+                self.features.trainer.cancel()
+            close_tracked(obj)
+        return False
 
 
 class LoopFeatures:
@@ -56,6 +72,8 @@ class LoopFeatures:
         window.case_list.model().rowsInserted.connect(self._refresh_soon)
         window.annotation.model_combo.currentIndexChanged.connect(self._refresh_soon)
         self._refresh_soon()
+        self._close_watcher = _CloseWatcher(self)
+        window.installEventFilter(self._close_watcher)
 
     def _refresh_soon(self, *_args) -> None:
         self._timer.start(0)  # one refresh per burst of changes

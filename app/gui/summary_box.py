@@ -5,8 +5,28 @@ what it says.
 """
 from __future__ import annotations
 
+import weakref
+
 from PyQt5.QtCore import Qt
 from PyQt5.QtWidgets import QMessageBox, QWidget
+
+# Non-modal windows opened by the loop features: closed with the main window (a box left open
+# after its window closed would take the keyboard focus, and with it the window's shortcuts).
+_TRACKED: "weakref.WeakSet[QWidget]" = weakref.WeakSet()
+
+
+def track(widget: QWidget) -> QWidget:
+    _TRACKED.add(widget)
+    return widget
+
+
+def close_tracked(parent: QWidget) -> None:
+    for widget in list(_TRACKED):
+        try:
+            if widget.parent() is parent and widget.isVisible():
+                widget.close()
+        except RuntimeError:
+            pass  # its Qt object is already gone
 
 
 def show_summary(parent: QWidget, title: str, text: str, warning: bool = False) -> QMessageBox:
@@ -18,7 +38,7 @@ def show_summary(parent: QWidget, title: str, text: str, warning: bool = False) 
     box.setAttribute(Qt.WA_DeleteOnClose)
     box.setModal(False)
     box.setTextInteractionFlags(Qt.TextSelectableByMouse)
-    box.show()
+    track(box).show()
     return box
 
 
@@ -29,5 +49,5 @@ def ask_yes_no(parent: QWidget, title: str, text: str, on_yes) -> QMessageBox:
     box.setAttribute(Qt.WA_DeleteOnClose)
     box.setModal(False)
     box.finished.connect(lambda result: on_yes() if result == QMessageBox.Yes else None)
-    box.show()
+    track(box).show()
     return box

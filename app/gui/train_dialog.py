@@ -28,7 +28,7 @@ from app.core.export import export_job
 from app.core.jobs import CancelToken, Progress
 from app.gui.annotators import settings_for
 from app.gui.error_dialog import user_message
-from app.gui.summary_box import show_summary
+from app.gui.summary_box import show_summary, track
 from app.gui.workers import run_in_background
 
 REPO = Path(__file__).resolve().parents[2]
@@ -238,7 +238,7 @@ class TrainAction:
         dialog = TrainDialog(self.window, self.settings, combo.currentText())
         dialog.setAttribute(Qt.WA_DeleteOnClose)
         dialog.accepted.connect(lambda d=dialog: self.start(d.settings()))
-        dialog.show()
+        track(dialog).show()
         return dialog
 
     def start(self, settings: TrainSettings | None = None) -> bool:
@@ -293,7 +293,7 @@ class TrainAction:
         self.progress.setAutoReset(False)
         self.progress.setMinimumDuration(0)
         self.progress.canceled.connect(self.cancel)
-        self.progress.show()
+        track(self.progress).show()
         process.start(sys.executable, train_command(dataset, mode, init, self.out, self.settings,
                                                     meta.get("input_size")))
 

@@ -130,14 +130,18 @@ def train(data_dir, out_path, minutes=12.0, seed=0, batch=32, lr=2e-3, per_case=
 
         network, old = load_correction(init)
         kwargs = dict(old["arch_kwargs"])
+        best_before = old.get("metrics", {}).get("val_patch_dice")
         log(f"continuing from {init} (validation patch Dice "
             f"{old.get('metrics', {}).get('val_patch_dice')})")
     opt = torch.optim.Adam(network.parameters(), lr=lr)
+    prior_epochs = int(old.get("epochs", 0)) if init is not None else 0
     img_all, rest_all, tgt_all = (torch.from_numpy(a) for a in sets["train"])
     n = len(img_all)
     batch = max(1, min(batch, n))
     deadline = max(start + minutes * 60, time.time() + 0.3 * minutes * 60)
     best, epoch, history = -1.0, 0, []
+    if init is not None and best_before is not None and old.get("training", {}).get("val_cases") == val_names:
+        best = float(best_before)           # only save if this run beats the weights it started from
     while time.time() < deadline:
         network.train()
         order = torch.from_numpy(rng.permutation(n))
@@ -167,7 +171,7 @@ def train(data_dir, out_path, minutes=12.0, seed=0, batch=32, lr=2e-3, per_case=
                                                     "val_cases": val_names, "seed": seed,
                                                     "use_unet_errors": bool(use_unet),
                                                     "patches": n, "batch": batch, "lr": lr},
-                    "epochs": epoch,
+                    "epochs": prior_epochs + epoch,
                     "metrics": {"val_patch_dice": val_dice, "val_input_mask_dice": base_dice,
                                 "loss": float(np.mean(losses)),
                                 "minutes": round((time.time() - start) / 60, 2)},

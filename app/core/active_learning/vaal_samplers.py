@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from app.core.active_learning.base import PoolCase, Sampler, ScoringContext, digest
+from app.core.active_learning.scoring import model_version
 from app.core.jobs import Job, Progress
 from models import preprocess
 from models.networks import cam_from_class_map
@@ -78,7 +79,8 @@ class VAALSampler(Sampler):
     def _key(self, cases: Sequence[PoolCase], context: ScoringContext) -> str:
         ids = ",".join(sorted(str(c.case_id) for c in cases))
         labelled = ",".join(sorted(str(c.case_id) for c in context.labelled))
-        return digest(f"{ids}|{labelled}|{self.settings(context)}")
+        model = model_version(context.model) if self.depends_on_model(context) else ""
+        return digest(f"{ids}|{labelled}|{model}|{self.settings(context)}")
 
     def _aux(self, case: PoolCase, context: ScoringContext, stride: int) -> np.ndarray | None:
         return None
