@@ -16,12 +16,16 @@ import numpy as np
 NAME = "noisy-labels"
 HELP = "learn from disagreeing annotators (LIDC npz layout) and score test slices to the consensus"
 
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_DATA = "../shared/data/lidc"
+
 COLUMNS = ("slice_id", "n_annotators", "dice", "iou", "predicted_pixels", "consensus_pixels")
 
 
 def add_arguments(parser):
-    parser.add_argument("--data", default="../shared/data/lidc",
-                        help="folder with train.npz, val.npz and test.npz (default: %(default)s)")
+    parser.add_argument("--data", default=None,
+                        help=f"folder with train.npz, val.npz and test.npz "
+                             f"(default: {DEFAULT_DATA}, relative to the repository)")
     parser.add_argument("--method", choices=("plain", "cm", "majority"), default="cm",
                         help="plain: random single-annotator masks; cm: with the confusion-matrix "
                              "annotator model; majority: trained on the consensus (reference)")
@@ -69,7 +73,7 @@ def run(args) -> int:
     from models.noisy_labels import TrainConfig, run_training, score_slices
     from models.noisy_labels.training import DEFAULT_EPOCHS
 
-    folder = Path(args.data)
+    folder = Path(args.data) if args.data else REPO / DEFAULT_DATA
     if not folder.is_dir():
         raise InputError(f"{folder} is not a folder: --data must hold train.npz, val.npz and test.npz.")
     epochs = DEFAULT_EPOCHS if args.epochs is None else args.epochs

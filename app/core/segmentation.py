@@ -4,8 +4,9 @@ The network gives a foreground probability on the image grid. How it becomes a l
 what the model was trained for (its sidecar's mask_source):
 - "seg" (U-Net, FPSNet-mixed): probability >= 0.5; optionally the largest 3D component.
 - "cam" (FPSNet from tags only): the CAM, re-centred on the model's validated threshold, is the
-  unary of a graph cut on the standardised image (app.core.graphcut, leak contained in a worker),
-  then largest component, opening/closing (3x3 cross) and hole filling per slice, as in WIA.
+  unary of a per-slice graph cut on the standardised image (app.core.graphcut, leak contained
+  in a worker), then largest component, opening/closing (3x3 cross) and hole filling per
+  slice, as in WIA.
 """
 from __future__ import annotations
 
@@ -121,13 +122,18 @@ def cam_to_prior(cam: np.ndarray, threshold: float) -> np.ndarray:
 
 def mask_from_cam(image: np.ndarray, cam: np.ndarray, threshold: float = 0.5,
                   lam: float = GRAPH_CUT_LAMBDA) -> np.ndarray:
-    """The WIA initial mask: graph cut on the CAM prior, largest component, opening/closing, holes."""
-    from app.core.graphcut import graph_cut_3d
+    """The WIA initial mask: graph cut on the CAM prior, largest component, opening/closing, holes.
+
+    The cut runs per slice (as WIA does) and only on slices where the prior reaches 0.5: measured
+    on a 24x256x256 volume, 24 2D cuts cost 0.4 s of CPU against 2.3 s for one 3D cut.
+    """
+    from app.core.graphcut import graph_cut_2d
 
     prior = cam_to_prior(cam, threshold)
-    if not (prior >= 0.5).any():
-        return np.zeros(prior.shape, np.uint8)
-    cut = graph_cut_3d(np.asarray(image, dtype=np.float32), prior, lam=lam).astype(bool)
+    image = np.asarray(image, dtype=np.float32)
+    cut = np.zeros(prior.shape, bool)
+    for z in np.flatnonzero(prior.reshape(prior.shape[0], -1).max(axis=1) >= 0.5):
+        cut[z] = graph_cut_2d(image[z], prior[z], lam=lam).astype(bool)
     return tidy_mask(cut)
 
 

@@ -40,7 +40,8 @@ def test_seeds_honoured_and_nothing_changes_outside_the_region(engine):
     outside[y0:y1, x0:x1] = False
     assert np.array_equal(out[outside], mask[outside].astype(np.uint8))
     assert out[85:90, 5:10].all()               # the far scrap is not the click's business
-    assert dice(out.astype(bool), truth) >= dice(mask, truth) - 0.02
+    if engine == "combined":                    # the graph cut keeps the net to image edges
+        assert dice(out.astype(bool), truth) > dice(mask, truth) + 0.1
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -80,3 +80,18 @@ def test_uncertainty_map_and_strip_for_the_open_case(window, qtbot, tmp_path, vo
 
     window.actions["toggle_uncertainty"].trigger()
     assert view.displayed_layer("uncertainty") is None
+
+
+def test_score_cases_button_stores_and_shows_scores(window, qtbot):
+    panel = window.loop.queue
+    _choose_sampler(window, "random")  # needs no model: the wiring, in a second
+    panel.score_button.click()
+    qtbot.waitUntil(lambda: panel.runner is not None and not panel.runner.running, timeout=30000)
+    assert window.last_error is None, window.last_error
+    stored = window.store.scores("random", _random_version())
+    open_ids = [r.id for r in window.store.list_cases() if r.status != "done"]
+    assert sorted(stored) == sorted(open_ids)
+    names = {r.id: r.name for r in window.store.list_cases()}
+    expected = sorted(open_ids, key=lambda i: (-stored[i], names[i]))
+    assert [name for name, _ in panel.displayed()] == [names[i] for i in expected]
+    assert all(score != "not scored" for _, score in panel.displayed())

@@ -229,3 +229,37 @@ def label_file(d: Path, reference: Volume, kind: str) -> Path:
         sitk.WriteImage(image, str(d / "grid_label.nii.gz"))
         return d / "grid_label.nii.gz"
     return _label_file(d, reference, array, "bad_label.nii.gz")
+
+
+def outcome_table() -> str:
+    """The corpus as a Markdown table of what read_volume / read_label answer (for the report)."""
+    import tempfile
+
+    from app.core.volume_io import read_label, read_volume
+
+    rows = ["| input | outcome | message or note |", "|---|---|---|"]
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for number, (kind, (build, _error, _phrase)) in enumerate(IMAGE_CORPUS.items()):
+            folder = root / f"k{number}"
+            folder.mkdir()
+            try:
+                volume = read_volume(build(folder))
+                rows.append(f"| {kind} | opens {volume.shape} | {' '.join(volume.notes) or '-'} |")
+            except Exception as error:  # noqa: BLE001 - the table shows whatever happens
+                text = str(error).replace(str(folder), "<folder>")
+                rows.append(f"| {kind} | {type(error).__name__} | {text} |")
+        image = read_volume(SAMPLE)
+        for number, kind in enumerate(LABEL_CORPUS):
+            folder = root / f"l{number}"
+            folder.mkdir()
+            try:
+                label = read_label(label_file(folder, image, kind), image)
+                rows.append(f"| {kind} | opens (values {sorted(set(label.array.ravel().tolist()))}) | - |")
+            except Exception as error:  # noqa: BLE001
+                rows.append(f"| {kind} | {type(error).__name__} | {str(error).replace(str(folder), '<folder>')} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(outcome_table())

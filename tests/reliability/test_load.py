@@ -73,6 +73,8 @@ def test_500_clicks_on_one_case_keep_memory_flat(tmp_path):
     result = click_memory(tmp_path)
     assert result["steps"] == CLICKS and result["engine"] == "geodesic-crf"
     growth = result["rss"][str(CLICKS)] - result["rss"]["100"]
+    print(f"RSS after 100 clicks {result['rss']['100']:.1f} MB, after {CLICKS} {result['rss'][str(CLICKS)]:.1f} MB "
+          f"(growth {growth:.1f} MB); {result['seconds']:.1f} s for {CLICKS} clicks")
     assert growth < GROWTH_BOUND_MB, result
     log_lines = (tmp_path / "log.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(log_lines) == 1 + CLICKS                              # header + every click, durably
@@ -107,6 +109,7 @@ def test_a_100_case_folder_is_registered_scored_and_queued(tmp_path):
     values = [score for _, score in ordered]
     assert values == sorted(values, reverse=True) and len(set(values)) == 100
     assert {r.name for r, _ in ordered} == {f"case{k:03d}" for k in range(100)}
+    print(f"100 cases discovered, registered, scored (random) and queued in {seconds:.2f} s")
     assert seconds < 120, f"a hang guard, not a speed claim: {seconds:.1f} s"
     # scoring again resumes from the store: same queue, nothing recomputed
     again, _, _ = queue_100_cases(tmp_path / "cases", tmp_path / "results" / "segloop.db")

@@ -36,8 +36,13 @@ def load_network(path=None):
 
             from models.correction.checkpoint import load_correction
 
-            torch.set_num_threads(1)      # one small patch: threads cost more than they save
-            _CACHE[path] = load_correction(path)
+            from app.core.errors import ModelFileError
+            from models.errors import ModelFileError as ModelsModelFileError
+
+            try:
+                _CACHE[path] = load_correction(path)
+            except ModelsModelFileError as error:     # models/ cannot raise app errors itself
+                raise ModelFileError(f"The correction network cannot be used: {error}") from None
         return _CACHE[path]
 
 
