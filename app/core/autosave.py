@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -206,6 +208,8 @@ def find_recoverable(autosave_root) -> list[Recoverable]:
             log_path = Path(state["log"]) if state.get("log") else None
             if log_path is None or not log_path.exists():
                 continue
+            if _written_by_another_live_instance(log_path):
+                continue
             _header, actions = read_log(log_path)
         except (RecoveryError, LogError, KeyError):
             continue
@@ -218,7 +222,25 @@ def find_recoverable(autosave_root) -> list[Recoverable]:
     return sorted(found, key=lambda r: r.saved_at, reverse=True)
 
 
-def discard(recoverable: Recoverable) -> None:
+_LOG_PID = re.compile(r"^log-\d{8}-\d{6}-(\d+)")
+
+
+def _written_by_another_live_instance(log_path: Path) -> bool:
+    """A log whose writer (the pid in its name) is another SegLoop still running is live work,
+    not a crash: offering it would let two windows write one log."""
+    match = _LOG_PID.match(log_path.name)
+    if not match or os.name != "posix":
+        return False
+    pid = int(match.group(1))
+    if pid == os.getpid():
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False  # no such process (or no /proc): the writer is gone
+    # After a reboot the pid may belong to an unrelated program; only a Python process counts.
+    return b"python" in cmdline
+
     """The user declined to restore: mark everything in the log as dealt with."""
     state = read_state(recoverable.folder)
     state["saved_step"] = recoverable.n_actions

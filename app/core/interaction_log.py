@@ -134,9 +134,16 @@ class LogWriter:
 
     def write(self, entry: dict) -> None:
         start = time.perf_counter()
-        self._stream.write(json.dumps(entry, separators=(",", ":")) + "\n")
-        self._stream.flush()
-        os.fsync(self._stream.fileno())
+        try:
+            self._stream.write(json.dumps(entry, separators=(",", ":")) + "\n")
+            self._stream.flush()
+            os.fsync(self._stream.fileno())
+        except OSError as error:
+            # The edit itself is already in memory; say plainly that it is not on disk yet.
+            raise LogError(
+                f"could not write the interaction log {self.path.name} ({error.strerror or error}): "
+                "the last edit is on screen but not yet saved to disk. Free disk space or fix the "
+                "folder's permissions, then save (Ctrl+S).") from None
         self.last_write_ms = (time.perf_counter() - start) * 1e3
 
     def close(self) -> None:

@@ -75,13 +75,19 @@ def geodesic_distance(image_std: np.ndarray, seeds: np.ndarray, spacing=(1.0, 1.
 def _mcp(image_std, seeds, spacing, w, edge_scale):
     from skimage.graph import MCP_Geometric
 
-    gy, gx = np.gradient(image_std.astype(np.float64), *spacing)
-    grad = np.hypot(gy, gx)
+    grad = _gradient_magnitude(image_std.astype(np.float64), spacing)
     excess = np.maximum(grad - float(np.median(grad)), 0.0) / edge_scale
     cost = np.sqrt(w * w + excess * excess)
     mcp = MCP_Geometric(cost, fully_connected=True, sampling=spacing)
     dist, _ = mcp.find_costs(np.argwhere(seeds))
     return np.where(np.isfinite(dist), dist, FAR).astype(np.float32)
+
+
+def _gradient_magnitude(image, spacing):
+    """|∇I|, with a 1-pixel-thick slice (the side views of a one-slice PNG) treated as flat across."""
+    parts = [np.gradient(image, step, axis=axis) if image.shape[axis] > 1 else np.zeros_like(image)
+             for axis, step in enumerate(spacing)]
+    return np.hypot(*parts)
 
 
 def _geodistk(image_scaled, seeds, spacing, w, method):
