@@ -241,6 +241,8 @@ def _written_by_another_live_instance(log_path: Path) -> bool:
     # After a reboot the pid may belong to an unrelated program; only a Python process counts.
     return b"python" in cmdline
 
+
+def discard(recoverable: Recoverable) -> None:
     """The user declined to restore: mark everything in the log as dealt with."""
     state = read_state(recoverable.folder)
     state["saved_step"] = recoverable.n_actions
