@@ -10,8 +10,12 @@ import importlib
 import sys
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """Only the chosen subcommand declares its arguments: some take their defaults from modules
+    that import torch (seconds), which `--help` or another subcommand should not pay for."""
     from app.cli import COMMAND_MODULES
+
+    argv = sys.argv[1:] if argv is None else argv
 
     parser = argparse.ArgumentParser(
         prog="python main.py",
@@ -25,13 +29,14 @@ def build_parser() -> argparse.ArgumentParser:
     for module_name in COMMAND_MODULES:
         module = importlib.import_module(module_name)
         command = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
-        module.add_arguments(command)
+        if module.NAME in argv:
+            module.add_arguments(command)
         command.set_defaults(run=module.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if args.command is None:
         from app.gui.application import run_gui
@@ -48,6 +53,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # a bug: still one line for the user, the traceback kept in a file
+        import tempfile
+        import traceback
+
+        with tempfile.NamedTemporaryFile("w", prefix="segloop-error-", suffix=".txt", delete=False,
+                                         encoding="utf-8") as report:
+            traceback.print_exc(file=report)
+        print(f"error: internal error ({type(error).__name__}: {error}); details in {report.name}",
+              file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -17,10 +17,11 @@ HELP = "score cases for active learning (random, mc-variance, mc-entropy, mc-bal
 
 
 def add_arguments(parser):
-    from app.core.active_learning import sampler_names
-
+    # The sampler registry imports torch (~3 s); `main.py --help` must not pay for it, so the name
+    # is checked by get_sampler() in run(), which lists the valid names in its error.
     parser.add_argument("--data", required=True, help="folder of cases (flat, MSD imagesTr/imagesTs, DICOM)")
-    parser.add_argument("--sampler", required=True, choices=sampler_names())
+    parser.add_argument("--sampler", required=True,
+                        help="random, mc-variance, mc-entropy, mc-bald, vaal or mvaal")
     parser.add_argument("--out", required=True, help="CSV to write: case, score, rank, ... (highest first)")
     parser.add_argument("--model", default="unet",
                         help="segmentation model name or .pt path (samplers that use a model; default unet)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Callable
 
 from app.core.active_learning.base import Sampler
+from app.core.errors import SegLoopError
 from app.core.active_learning.samplers import (MCBaldSampler, MCEntropySampler, MCVarianceSampler,
                                                RandomSampler)
 from app.core.active_learning.vaal_samplers import MVAALSampler, VAALSampler
@@ -18,7 +19,7 @@ SAMPLERS: dict[str, Callable[..., Sampler]] = {
 }
 
 
-class UnknownSamplerError(ValueError):
+class UnknownSamplerError(SegLoopError, ValueError):
     pass
 
 
