@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from models.correction.inputs import PATCH, normalise_slice, patch_box, stack_inputs
+from models.correction.inputs import PATCH, crop, normalise_slice, patch_box, stack_inputs
 
 
 def robot_click(gt: np.ndarray, mask: np.ndarray):
@@ -69,7 +69,6 @@ def slice_samples(image: np.ndarray, gt: np.ndarray, rng: np.random.Generator, u
         fg, bg = ([], []) if rng.random() < 0.5 else _extra_clicks(gt, mask, box, rng, 2)
         (fg if is_fg else bg).append((cy, cx))
         img, rest = stack_inputs(norm, mask, fg, bg, box)
-        from models.correction.inputs import crop
         target = crop(gt.astype(np.float32), box, 0.0)[None]
         out.append((img, rest, target))
     return out
