@@ -54,9 +54,10 @@ def _edit(s):
     s.clear_seeds(1, 18)
     proposal = s.label.copy()
     proposal[8] = 1
+    proposal[6:8] = 0          # gaps for propagation to fill (it stops at slices already labelled)
     s.set_label(proposal, "proposal")
-    s.click(2, 25, (7, 18), True)
     assert s.propagate(0, 5) is not None
+    s.click(2, 25, (7, 18), True)
 
 
 def test_each_action_is_one_durable_line_with_what_replay_needs(tmp_path):
