@@ -9,6 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# One rule for "is this CT?", shared with the networks' normalisation (re-exported for the app).
+from models.preprocess import guess_modality  # noqa: F401
+
 
 @dataclass(frozen=True)
 class Window:
@@ -31,18 +34,6 @@ CT_PRESETS: dict[str, Window] = {
     "Bone": Window(2500, 480),
     "Brain": Window(80, 40),
 }
-
-
-def guess_modality(array: np.ndarray) -> str:
-    """'CT' when the values look like Hounsfield units, else 'MR'.
-
-    CT stores air at about -1000 HU and every scanner writes values below -500 somewhere in a
-    body volume (air, lung, or the padding outside the field of view); MR intensities are
-    non-negative by construction.
-    """
-    sample = array[:: max(1, array.shape[0] // 16)]
-    low = float(np.percentile(sample, 0.5))
-    return "CT" if low < -500 else "MR"
 
 
 def percentile_window(array: np.ndarray, low_pct: float = 1.0, high_pct: float = 99.0) -> Window:
