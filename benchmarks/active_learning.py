@@ -332,7 +332,7 @@ def main(argv=None) -> int:
         data = Data(cfg)
         results = {seed: run_seed(seed, data, cfg) for seed in cfg.seeds}
     report(results, cfg, n_pool, OUT / f"cfg_{cfg.key()}", RESULTS, args.tag,
-           minutes=(time.monotonic() - t) / 60, threads=args.threads)
+           minutes=None if args.report_only else (time.monotonic() - t) / 60, threads=args.threads)
     return 0
 
 

@@ -31,7 +31,7 @@ def _ticks(low: float, high: float, n: int = 6) -> list[float]:
 
 def line_plot(path: str | Path, series: dict[str, tuple[list, list, list]], title: str,
               xlabel: str, ylabel: str, hlines: list[tuple[float, str]] = (),
-              size: tuple[int, int] = (900, 600)) -> Path:
+              size: tuple[int, int] = (900, 600), xticks: list | None = None) -> Path:
     """series: name -> (x, mean, sd). hlines: (y, label) dashed reference lines. Writes a PNG."""
     app = _app()  # noqa: F841  (fonts need a GUI application object)
     from PyQt5.QtCore import QPointF, QRectF, Qt
@@ -66,7 +66,7 @@ def line_plot(path: str | Path, series: dict[str, tuple[list, list, list]], titl
         p.drawLine(a, b)
         p.setPen(QPen(QColor("black"), 1))
         p.drawText(QRectF(0, a.y() - 8, left - 8, 16), Qt.AlignRight | Qt.AlignVCenter, f"{t:g}")
-    for t in _ticks(x0, x1, 8):
+    for t in (xticks if xticks is not None else _ticks(x0, x1, 8)):
         a = px(t, y0)
         p.setPen(QPen(QColor("black"), 1))
         p.drawLine(a, QPointF(a.x(), a.y() + 5))

@@ -125,9 +125,10 @@ def report(results: dict, cfg, n_pool: int, out_dir: Path, results_dir: Path, ta
     _write(out_dir / f"rounds_detail{tag}.csv",
            ["seed", "strategy", "round", "n_labelled", "dice", "picked", "score_seconds",
             "train_seconds", "dice_per_test_case"], detail)
-    (out_dir / f"run{tag}.json").write_text(json.dumps(
-        {"minutes": round(minutes, 1), "threads": threads, "seeds": seeds,
-         "initial": {s: results[s]["initial"] for s in seeds}}, indent=1), encoding="utf-8")
+    if minutes:      # a computing run (not --report-only): keep its wall time and settings
+        (out_dir / f"run{tag}.json").write_text(json.dumps(
+            {"minutes": round(minutes, 1), "threads": threads, "seeds": seeds,
+             "initial": {s: results[s]["initial"] for s in seeds}}, indent=1), encoding="utf-8")
 
     series = {}
     for strategy, y in curves.items():
@@ -136,5 +137,6 @@ def report(results: dict, cfg, n_pool: int, out_dir: Path, results_dir: Path, ta
     line_plot(results_dir / f"active_learning{tag}.png", series,
               f"Active learning on bench ({len(seeds)} seed{'s' if len(seeds) > 1 else ''}, "
               f"mean ± sd)", f"labelled pool cases (of {n_pool})", "test Dice",
-              hlines=[(float(full.mean()), "full pool"), (target, "95 % of full")])
+              hlines=[(float(full.mean()), "full pool"), (target, "95 % of full")],
+              xticks=[int(n) for n in n_labelled])
     print(f"\nwrote {results_dir}/active_learning_*{tag}.csv and .png; details in {out_dir}")
