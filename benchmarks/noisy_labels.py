@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import multiprocessing
 import os
 import platform
@@ -51,7 +52,9 @@ def _run_one(job: dict) -> dict:
     torch.set_num_threads(1)
     data = Path(job["data"])
     train_set, val_set, test_set = (load_slices(data / f"{s}.npz") for s in ("train", "val", "test"))
-    config = TrainConfig(method=job["method"], seed=job["seed"], epochs=job["epochs"], threads=1)
+    overrides = job["cm_overrides"] if job["method"] == "cm" else {}
+    config = TrainConfig(method=job["method"], seed=job["seed"], epochs=job["epochs"], threads=1,
+                         **overrides)
     start = time.perf_counter()
     model = run_training(config, train_set, val_set)
     train_seconds = time.perf_counter() - start
@@ -104,6 +107,77 @@ def _mean_sd(values) -> tuple[float, float]:
     return float(values.mean()), float(values.std(ddof=1)) if values.size > 1 else 0.0
 
 
+def summarise(runs: list[dict], data: Path, results_path: Path, epochs, footer: str = "",
+              sources: str = "") -> None:
+    """Mean +- sd per method over its seeds, the plain->majority gap cm closes (per seed, on the
+    seeds all three methods share), the reader references; printed and written to results_path."""
+    methods = [m for m in METHOD_ORDER if any(r["method"] == m for r in runs)]
+    per_seed = {(r["method"], r["seed"]): r["dice"] for r in runs}
+    summary = []
+    for method in methods:
+        mine = [r for r in runs if r["method"] == method]
+        dice_m, dice_s = _mean_sd([r["dice"] for r in mine])
+        iou_m, iou_s = _mean_sd([r["iou"] for r in mine])
+        ged_m, ged_s = _mean_sd([r["ged"] for r in mine])
+        summary.append({"method": method, "seeds": len(mine), "dice": dice_m, "dice_sd": dice_s,
+                        "iou": iou_m, "iou_sd": iou_s, "ged": ged_m, "ged_sd": ged_s,
+                        "train_seconds": np.median([r["train_seconds"] for r in mine])})
+    gap_note = ""
+    seeds_of = [{r["seed"] for r in runs if r["method"] == m} for m in METHOD_ORDER]
+    shared = sorted(set.intersection(*seeds_of))
+    if shared:
+        wins = sum(per_seed[("cm", s)] > per_seed[("plain", s)] for s in shared)
+        closed = [(per_seed[("cm", s)] - per_seed[("plain", s)])
+                  / (per_seed[("majority", s)] - per_seed[("plain", s)]) for s in shared
+                  if per_seed[("majority", s)] != per_seed[("plain", s)]]
+        by = {row["method"]: row["dice"] for row in summary}
+        closed_of_means = ((by["cm"] - by["plain"]) / (by["majority"] - by["plain"])
+                           if by["majority"] != by["plain"] else float("nan"))
+        gap_note = (f"cm beats plain on {wins}/{len(shared)} seeds; share of the plain->majority "
+                    f"Dice gap closed by cm: {closed_of_means:.2f} (of the means), per seed "
+                    f"{', '.join(f'{c:.2f}' for c in closed)}")
+        if sources:
+            gap_note += f"; runs from {sources}"
+    references = _references(data)
+
+    header = f"{'method':<30}{'Dice':>16}{'IoU':>16}{'GED':>16}{'train s':>9}"
+    print("\n" + header + "\n" + "-" * len(header))
+    for row in summary:
+        print(f"{row['method']:<30}{row['dice']:>9.4f} ± {row['dice_sd']:.4f}"
+              f"{row['iou']:>9.4f} ± {row['iou_sd']:.4f}{row['ged']:>9.4f} ± {row['ged_sd']:.4f}"
+              f"{row['train_seconds']:>9.0f}")
+    for ref in references:
+        ged = f"{ref['ged']:>16.4f}" if "ged" in ref else f"{'':>16}"
+        print(f"{ref['method']:<30}{ref['dice']:>16.4f}{ref['iou']:>16.4f}{ged}")
+    print(f"\n{gap_note}\n{references[-1]['note']}\n{footer}")
+
+    _write_csv(results_path,
+               ["method", "seeds", "epochs", "dice_mean", "dice_sd", "iou_mean", "iou_sd",
+                "ged_mean", "ged_sd", "median_train_seconds", "note"],
+               [[r["method"], r["seeds"], epochs, f"{r['dice']:.4f}", f"{r['dice_sd']:.4f}",
+                 f"{r['iou']:.4f}", f"{r['iou_sd']:.4f}", f"{r['ged']:.4f}", f"{r['ged_sd']:.4f}",
+                 f"{r['train_seconds']:.0f}", gap_note if r["method"] == "cm" else ""]
+                for r in summary]
+               + [[ref["method"], "", "", f"{ref['dice']:.4f}", "", f"{ref['iou']:.4f}", "",
+                   f"{ref['ged']:.4f}" if "ged" in ref else "", "", "", ref.get("note", "")]
+                  for ref in references])
+
+
+def read_runs(paths: list[str]) -> list[dict]:
+    """Per-run rows from earlier runs CSVs (this script's noisy_labels_runs.csv); a (method, seed)
+    in a later file replaces the same one from an earlier file (e.g. a re-run of cm alone after a
+    change that touches only cm)."""
+    by_key: dict[tuple, dict] = {}
+    for path in paths:
+        with open(path, newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                run = {"method": row["method"], "seed": int(row["seed"]), "dice": float(row["dice"]),
+                       "iou": float(row["iou"]), "ged": float(row["ged"]),
+                       "train_seconds": float(row["train_seconds"])}
+                by_key[(run["method"], run["seed"])] = run
+    return sorted(by_key.values(), key=lambda r: (METHOD_ORDER.index(r["method"]), r["seed"]))
+
+
 def main(argv=None) -> int:
     from models.noisy_labels.training import DEFAULT_EPOCHS
 
@@ -114,6 +188,12 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
     parser.add_argument("--workers", type=int, default=2, help="parallel runs, 1 thread each")
     parser.add_argument("--ged-samples", type=int, default=16)
+    parser.add_argument("--cm-set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="override a TrainConfig field for cm only (ablations), e.g. "
+                             "pseudo_weight=1.0; repeatable")
+    parser.add_argument("--from-runs", nargs="+", metavar="RUNS_CSV",
+                        help="train nothing: summarise runs CSVs written by earlier runs (later "
+                             "files replace the same method and seed from earlier ones)")
     parser.add_argument("--out-dir", default=str(REPO / "benchmarks" / "out"))
     parser.add_argument("--results", default=str(REPO / "benchmarks" / "results" / "noisy_labels.csv"))
     args = parser.parse_args(argv)
@@ -122,11 +202,24 @@ def main(argv=None) -> int:
         if not (data / f"{split}.npz").is_file():
             print(f"error: {data / f'{split}.npz'} not found", file=sys.stderr)
             return 2
+    if args.from_runs:
+        summarise(read_runs(args.from_runs), data, Path(args.results), args.epochs,
+                  sources=", ".join(Path(p).as_posix() for p in args.from_runs))
+        return 0
 
+    cm_overrides = {}
+    for item in args.cm_set:
+        key, _, value = item.partition("=")
+        try:
+            cm_overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            cm_overrides[key] = value
     jobs = [{"data": str(data), "method": m, "seed": s, "epochs": args.epochs,
-             "ged_samples": args.ged_samples} for s in args.seeds for m in args.methods]
+             "ged_samples": args.ged_samples, "cm_overrides": cm_overrides}
+            for s in args.seeds for m in args.methods]
     print(f"{len(jobs)} runs ({', '.join(args.methods)} x seeds {args.seeds}), {args.epochs} epochs, "
-          f"{args.workers} workers x 1 thread on {os.cpu_count()} cores ({_cpu_name()})", flush=True)
+          f"{args.workers} workers x 1 thread on {os.cpu_count()} cores ({_cpu_name()})"
+          + (f"; cm overrides {cm_overrides}" if cm_overrides else ""), flush=True)
     start = time.perf_counter()
     results = []
     with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
@@ -154,53 +247,13 @@ def main(argv=None) -> int:
                  f"{r['val_dice']:.4f}", f"{r['train_seconds']:.0f}",
                  " ".join(map(str, r["val_curve"]))] for r in results])
 
-    per_seed = {(r["method"], r["seed"]): np.mean([s.dice for s in r["rows"]]) for r in results}
-    summary = []
-    for method in args.methods:
-        runs = [r for r in results if r["method"] == method]
-        dice_m, dice_s = _mean_sd([np.mean([s.dice for s in r["rows"]]) for r in runs])
-        iou_m, iou_s = _mean_sd([np.mean([s.iou for s in r["rows"]]) for r in runs])
-        ged_m, ged_s = _mean_sd([r["ged"] for r in runs])
-        summary.append({"method": method, "seeds": len(runs), "dice": dice_m, "dice_sd": dice_s,
-                        "iou": iou_m, "iou_sd": iou_s, "ged": ged_m, "ged_sd": ged_s,
-                        "train_seconds": np.median([r["train_seconds"] for r in runs])})
-    gap_note = ""
-    if all(m in args.methods for m in METHOD_ORDER):
-        wins = sum(per_seed[("cm", s)] > per_seed[("plain", s)] for s in args.seeds)
-        closed = [(per_seed[("cm", s)] - per_seed[("plain", s)])
-                  / (per_seed[("majority", s)] - per_seed[("plain", s)]) for s in args.seeds
-                  if per_seed[("majority", s)] != per_seed[("plain", s)]]
-        by = {row["method"]: row["dice"] for row in summary}
-        closed_of_means = ((by["cm"] - by["plain"]) / (by["majority"] - by["plain"])
-                           if by["majority"] != by["plain"] else float("nan"))
-        gap_note = (f"cm beats plain on {wins}/{len(args.seeds)} seeds; share of the plain->majority "
-                    f"Dice gap closed by cm: {closed_of_means:.2f} (of the means), per seed "
-                    f"{', '.join(f'{c:.2f}' for c in closed)}")
-    references = _references(data)
-
-    header = f"{'method':<30}{'Dice':>16}{'IoU':>16}{'GED':>16}{'train s':>9}"
-    print("\n" + header + "\n" + "-" * len(header))
-    for row in summary:
-        print(f"{row['method']:<30}{row['dice']:>9.4f} ± {row['dice_sd']:.4f}"
-              f"{row['iou']:>9.4f} ± {row['iou_sd']:.4f}{row['ged']:>9.4f} ± {row['ged_sd']:.4f}"
-              f"{row['train_seconds']:>9.0f}")
-    for ref in references:
-        ged = f"{ref['ged']:>16.4f}" if "ged" in ref else f"{'':>16}"
-        print(f"{ref['method']:<30}{ref['dice']:>16.4f}{ref['iou']:>16.4f}{ged}")
-    print(f"\n{gap_note}\n{references[-1]['note']}\n"
-          f"wall time {wall / 60:.1f} min; test slices {len(results[0]['rows'])}; "
-          f"{os.cpu_count()} cores, {_cpu_name()}")
-
-    _write_csv(Path(args.results),
-               ["method", "seeds", "epochs", "dice_mean", "dice_sd", "iou_mean", "iou_sd",
-                "ged_mean", "ged_sd", "median_train_seconds", "note"],
-               [[r["method"], r["seeds"], args.epochs, f"{r['dice']:.4f}", f"{r['dice_sd']:.4f}",
-                 f"{r['iou']:.4f}", f"{r['iou_sd']:.4f}", f"{r['ged']:.4f}", f"{r['ged_sd']:.4f}",
-                 f"{r['train_seconds']:.0f}", gap_note if r["method"] == "cm" else ""]
-                for r in summary]
-               + [[ref["method"], "", "", f"{ref['dice']:.4f}", "", f"{ref['iou']:.4f}", "",
-                   f"{ref['ged']:.4f}" if "ged" in ref else "", "", "", ref.get("note", "")]
-                  for ref in references])
+    runs = [{"method": r["method"], "seed": r["seed"],
+             "dice": float(np.mean([x.dice for x in r["rows"]])),
+             "iou": float(np.mean([x.iou for x in r["rows"]])), "ged": r["ged"],
+             "train_seconds": r["train_seconds"]} for r in results]
+    summarise(runs, data, Path(args.results), args.epochs,
+              footer=f"wall time {wall / 60:.1f} min; test slices {len(results[0]['rows'])}; "
+                     f"{os.cpu_count()} cores, {_cpu_name()}")
     return 0
 
 

@@ -67,9 +67,14 @@ class AnnotatorBranch(nn.Module):
     """Per-pixel confusion matrices from U-Net features and a small latent code."""
 
     def __init__(self, feature_channels: int = 24, latent_dim: int = 6, hidden: int = 32,
-                 identity_bias: float = 4.0, cm_pool: int = 1):
+                 identity_bias: float = 4.0, cm_pool: int = 1,
+                 commission_rate: float | None = None):
         super().__init__()
         self.latent_dim = latent_dim
+        # commission_rate fixes the true-background column at [1 - r, r]: readers may leave out
+        # part of a structure but seldom draw where there is none, so any disagreement is read as
+        # an omission. That matches a consensus that counts a pixel when half the readers mark it.
+        self.commission_rate = commission_rate
         # cm_pool > 1 computes the matrices on a coarser grid and interpolates them: a smooth
         # annotator model cannot redraw the shape itself, so the shape has to live in p(true)
         self.cm_pool = cm_pool
@@ -115,6 +120,10 @@ class AnnotatorBranch(nn.Module):
             cm = F.interpolate(cm.reshape(b, N_CLASSES * N_CLASSES, hc, wc), size=(h, w),
                                mode="bilinear", align_corners=False)
             cm = cm.view(b, N_CLASSES, N_CLASSES, h, w)
+        if self.commission_rate is not None:
+            r = self.commission_rate
+            background = cm.new_tensor([1.0 - r, r]).view(1, N_CLASSES, 1, 1, 1)
+            cm = torch.cat([background.expand(b, N_CLASSES, 1, h, w), cm[:, :, 1:]], dim=2)
         return cm
 
     def sample_prior(self, batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -125,11 +134,12 @@ class NoisyLabelNet(nn.Module):
     """The segmentation U-Net plus (optionally) the annotator branch; one object to save and load."""
 
     def __init__(self, width: int = 24, depth: int = 3, latent_dim: int = 6,
-                 with_annotator_model: bool = True, identity_bias: float = 4.0, cm_pool: int = 1):
+                 with_annotator_model: bool = True, identity_bias: float = 4.0, cm_pool: int = 1,
+                 commission_rate: float | None = None):
         super().__init__()
         self.unet = SegmentationUNet(1, width, depth)
         self.annotators = (AnnotatorBranch(width, latent_dim, identity_bias=identity_bias,
-                                           cm_pool=cm_pool)
+                                           cm_pool=cm_pool, commission_rate=commission_rate)
                            if with_annotator_model else None)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

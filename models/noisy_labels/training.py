@@ -44,6 +44,8 @@ class TrainConfig:
     trace_weight: float = 0.0    # Tanno et al.: push CMs to absorb disagreement
     threads: int = 1
     cm_pool: int = 1             # >1: confusion matrices on a grid this much coarser
+    # fixed P(reader marks | true background), None = learnt; see network.AnnotatorBranch
+    cm_commission_rate: float | None = 0.01
     cm_identity_bias: float = 4.0  # CMs start near identity (0 = uninformed, all entries 1/2)
     train_crop: int | None = 48  # random crops for training (speed); prediction sees whole slices
 
@@ -142,7 +144,8 @@ def train(config: TrainConfig, train_set: AnnotatedSlices, val_set: AnnotatedSli
     rng = np.random.default_rng(config.seed)
     net = NoisyLabelNet(config.width, config.depth, config.latent_dim,
                         with_annotator_model=config.method == "cm",
-                        identity_bias=config.cm_identity_bias, cm_pool=config.cm_pool)
+                        identity_bias=config.cm_identity_bias, cm_pool=config.cm_pool,
+                        commission_rate=config.cm_commission_rate)
     optimiser = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
     n = len(train_set)
     steps_per_epoch = (n + config.batch_size - 1) // config.batch_size

@@ -55,7 +55,7 @@ def test_cm_model_learns_a_near_identity_matrix_when_annotators_agree():
     data = _blob_slices(16, 32, seed=0)
     # start uninformed (every CM entry 1/2) so a near-identity result has to be learnt
     config = TrainConfig(method="cm", epochs=10, batch_size=4, learning_rate=1e-2, width=8,
-                         train_crop=None, cm_identity_bias=0.0, seed=0)
+                         train_crop=None, cm_identity_bias=0.0, cm_commission_rate=None, seed=0)
     net = run_training(config, data, data).net
     truth = torch.from_numpy(data.consensus.astype(np.int64))
     with torch.no_grad():
@@ -69,6 +69,19 @@ def test_cm_model_learns_a_near_identity_matrix_when_annotators_agree():
     assert diagonal[truth == 1].mean().item() > 0.9
     pred = logits.argmax(dim=1).numpy()
     assert np.mean([dice(pred[i], data.consensus[i]) for i in range(len(data))]) > 0.8
+
+
+def test_fixed_commission_rate_pins_the_true_background_column_only():
+    torch.manual_seed(0)
+    net = NoisyLabelNet(width=8, depth=3, latent_dim=6, commission_rate=0.02)
+    logits, feats = net(torch.randn(2, 1, 24, 24))
+    cm = net.annotators.decode(feats, net.annotators.sample_prior(2))
+    # column 0 = true background: P(reader marks background) = 0.98, P(marks tumour) = 0.02
+    torch.testing.assert_close(cm[:, 0, 0], torch.full((2, 24, 24), 0.98))
+    torch.testing.assert_close(cm[:, 1, 0], torch.full((2, 24, 24), 0.02))
+    torch.testing.assert_close(cm.sum(dim=1), torch.ones(2, 2, 24, 24))
+    # the true-tumour column is still the network's (not pinned, not constant over pixels)
+    assert cm[:, 1, 1].std().item() > 0
 
 
 def test_annotator_samples_and_draws_have_the_right_shapes():
