@@ -45,7 +45,7 @@ class LoopFeatures:
         self.uncertainty = UncertaintyView(window, self.watcher)
         self.queue = QueuePanelWidget(window)
         window.addDockWidget(Qt.RightDockWidgetArea, self.queue)
-        self.trainer = TrainAction(window, on_model_changed=self.queue.refresh)
+        self.trainer = TrainAction(window, on_model_changed=self.queue.model_changed)
 
         file_menu = window.menus["file"]
         file_menu.insertAction(file_menu.actions()[-2], make("export_dataset", "&Export dataset…", self.export.ask))

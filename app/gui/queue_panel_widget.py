@@ -4,7 +4,8 @@ opens the top case.
 
 The queue only reads scores stored under the current scoring version (sampler settings, the model's
 weights, the labelled set: app.core.active_learning.scoring_version), so a retrained model shows
-its open cases as "not scored" until they are scored again; nothing stale is mixed in.
+its open cases as "not scored" until they are scored again; nothing stale is mixed in. When the
+queue was in use, a retraining that changes the active model starts that rescoring by itself.
 """
 from __future__ import annotations
 
@@ -57,6 +58,7 @@ class QueuePanelWidget(QDockWidget):
         self.window = window
         self.runner = None
         self._versions: dict[tuple, str] = {}
+        self._shown_version: str | None = None  # the version the table was last filled from
         body = QWidget()
         layout = QVBoxLayout(body)
         top = QHBoxLayout()
@@ -126,6 +128,21 @@ class QueuePanelWidget(QDockWidget):
         scored = [(r.name, r.status, s, r.id) for r, s in queue(store, name, version)]
         return scored + [(r.name, r.status, None, r.id) for r in unscored(store, name, version)]
 
+    def model_changed(self) -> None:
+        """A new active model (a retraining finished): scores of the old model are another version
+        and drop out of the queue. If the queue was in use (the old version had stored scores and
+        the sampler reads the model), the open cases are scored again in the background, so the
+        queue does not silently empty out."""
+        previous = self._shown_version
+        self.refresh()
+        sampler = get_sampler(self.sampler_name())
+        if (previous is None or previous == self.version() or not uses_model(sampler)
+                or not self.window.store.scores(self.sampler_name(), previous)):
+            return
+        if self.score() is not None:
+            self.window.notify("The model changed: scoring the open cases again for the queue "
+                               "(the old model's scores are no longer shown).")
+
     def refresh(self) -> None:
         try:
             rows = self.rows()
@@ -141,6 +158,7 @@ class QueuePanelWidget(QDockWidget):
                 if j == 2:
                     item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 self.table.setItem(i, j, item)
+        self._shown_version = self.version()
         missing = sum(score is None for _, _, score, _ in rows)
         self.info_label.setText(f"{len(rows) - missing} scored, {missing} not scored"
                                 + (" — press Score cases" if missing else "")

@@ -46,6 +46,13 @@ def test_a_finished_run_becomes_the_active_model(window, qtbot, tmp_path):
     wait_for_models(qtbot, window)
     trainer, combo = window.loop.trainer, window.annotation.model_combo
     _mark_done(window, "sts002_mr", "btp10_pre_t1c")
+    # the queue is in use: a score of the old model is stored and shown
+    panel = window.loop.queue
+    panel.sampler_combo.setCurrentIndex(panel.sampler_combo.findData("mc-variance"))
+    open_case = next(r for r in window.store.list_cases() if r.status != "done")
+    window.store.set_score(open_case.id, "mc-variance", panel.version(), 0.777)
+    panel.refresh()
+    assert ("%s" % open_case.name, "0.777") in panel.displayed()
     assert trainer.start(TrainSettings(epochs=1, steps_per_epoch=1, batch_size=2, max_minutes=2, input_size=32))
     qtbot.waitUntil(lambda: trainer.state in ("finished", "failed"), timeout=120000)
     assert trainer.state == "finished", window.last_error
@@ -56,3 +63,9 @@ def test_a_finished_run_becomes_the_active_model(window, qtbot, tmp_path):
     assert Path(weights).is_file() and Path(weights).with_suffix(".json").is_file()
     assert any(line.startswith("epoch") for line in trainer.output)
     assert "now the active model" in trainer.summary_box.informativeText()
+
+    # the old model's score is gone from the queue, and rescoring with the new model has started
+    assert all(score != "0.777" for _, score in panel.displayed())
+    assert panel.runner is not None and panel.runner.running
+    panel.runner.cancel()
+    qtbot.waitUntil(lambda: not panel.runner.running, timeout=60000)
