@@ -261,7 +261,7 @@ def restore(recoverable: Recoverable, volume=None, reference=None, on_step=None)
         raise RecoveryError(f"the autosave in {recoverable.folder} has no interaction log to restore from.")
     session, header, actions = open_log_session(recoverable.log_path, image=volume or recoverable.image_path,
                                                 reference=reference)
-    start = _load_snapshot(session, recoverable.folder, header, actions)
+    start = _load_snapshot(session, recoverable.folder, header, actions, recoverable.log_path)
     replay(session, actions[start:], recoverable.log_path, on_step=on_step)
     if actions:
         session._t_offset = float(actions[-1].get("t", 0.0))
@@ -272,8 +272,10 @@ def restore(recoverable: Recoverable, volume=None, reference=None, on_step=None)
     return session
 
 
-def _load_snapshot(session, folder: Path, header: dict, actions: list[dict]) -> int:
+def _load_snapshot(session, folder: Path, header: dict, actions: list[dict], log_path: Path) -> int:
     """Put the snapshot into the session if it agrees with the log; returns the step it holds."""
+    from app.core.replay import options_from, prior_at
+
     path = folder / "snapshot.npz"
     if not path.exists():
         return 0
@@ -289,10 +291,10 @@ def _load_snapshot(session, folder: Path, header: dict, actions: list[dict]) -> 
         edits = {}
         for uid in meta["undo"] + meta["redo"]:
             edits[uid] = edit_from_bytes((folder / "edits" / f"{uid:08d}.bin").read_bytes())
+        # The prior is not in the snapshot: the log's newest set_label before it says which was in force.
+        prior = prior_at(actions[:step], header, Path(log_path)) if step else session.prior
     except (LogError, OSError, KeyError, ValueError):
         return 0
-    from app.core.replay import options_from
-
     label = arrays["label"]
     session.label[...] = label
     session._digest.update(0, label.shape[0])
@@ -306,6 +308,7 @@ def _load_snapshot(session, folder: Path, header: dict, actions: list[dict]) -> 
     session.set_active_value(int(meta["active_value"]))
     session.set_overwrite(meta.get("overwrite", "lower"))
     session.set_engine(meta["engine"], options_from(meta["options"], "the autosave snapshot"))
+    session.prior = prior
     session.step = step
     session.version += 1
     return step

@@ -6,7 +6,8 @@ Layout for a log `NAME.jsonl`:
 - then one {"type": "action", "step": n, "kind": ..., "checksum": ...} line per applied action;
 - `NAME.initial.nii.gz`: the label the session started from (absent when it was empty);
 - `NAME.prior.npz`: the foreground prior the engines saw (absent when there was none);
-- `NAME.blobs/step-NNNNNN.npz`: the content of a `set_label` (a label that came from outside).
+- `NAME.blobs/step-NNNNNN.npz`: the content of a `set_label` (a label that came from outside:
+  its changed box and block) and the new prior it set, as bytes round(255 p) (its line has `prior_sha1`).
 
 Every line is flushed and fsync'd before the call returns (~5 ms on the development VM), so after
 a crash the log holds every action that was applied; a half-written last line is ignored.

@@ -110,6 +110,41 @@ def describe(entry: dict) -> str:
     return f"step {entry.get('step')} ({kind}{where})"
 
 
+def set_label_blob(entry: dict, log_dir: Path) -> dict[str, np.ndarray]:
+    """The arrays a set_label line stored: its label box and block, and/or the new prior."""
+    if not entry.get("blob"):
+        raise ReplayError(f"{describe(entry)} has no stored label to replay.")
+    path = log_dir / entry["blob"]
+    if not path.exists():
+        raise ReplayError(f"{describe(entry)}: its stored label {path} is missing.")
+    data = load_arrays(path)
+    if ("box" in data) != (entry.get("box") is not None):
+        raise ReplayError(f"{describe(entry)}: its stored label {path.name} does not match the logged change.")
+    return data
+
+
+def prior_of(entry: dict, data: dict[str, np.ndarray]) -> np.ndarray | None:
+    """The prior a set_label line set (checked against its sha1), None if it set none."""
+    expected = entry.get("prior_sha1")
+    prior = data.get("prior")
+    if expected is None and prior is None:
+        return None
+    if prior is None or expected is None or prior.dtype != np.uint8 or array_sha1(prior) != expected:
+        raise ReplayError(f"{describe(entry)}: the prior stored in {entry.get('blob')} is not the one the log "
+                          "recorded (missing, or its sha1 differs); later clicks cannot be recomputed.")
+    from app.core.session import prior_from_codes
+
+    return prior_from_codes(prior)
+
+
+def prior_at(actions: list[dict], header: dict, log_path: Path) -> np.ndarray | None:
+    """The prior in force after `actions` (the newest set_label that set one, else the header's)."""
+    for entry in reversed(actions):
+        if entry.get("kind") == "set_label" and entry.get("prior_sha1"):
+            return prior_of(entry, set_label_blob(entry, log_path.parent))
+    return prior_for(header, log_path)
+
+
 def replay_action(session, entry: dict, log_dir: Path):
     """Do one logged action on the session; returns its ActionRecord (None if it did nothing)."""
     kind = entry["kind"]
@@ -130,16 +165,12 @@ def replay_action(session, entry: dict, log_dir: Path):
     if kind == "clear_seeds":
         return session.clear_seeds(int(entry["axis"]), int(entry["slice"]))
     if kind == "set_label":
-        if not entry.get("blob"):
-            raise ReplayError(f"{describe(entry)} has no stored label to replay.")
-        path = log_dir / entry["blob"]
-        if not path.exists():
-            raise ReplayError(f"{describe(entry)}: its stored label {path} is missing.")
-        data = load_arrays(path)
-        z0, z1, y0, y1, x0, x1 = (int(v) for v in data["box"])
+        data = set_label_blob(entry, log_dir)
         new = session.label.copy()
-        new[z0:z1, y0:y1, x0:x1] = data["block"]
-        return session.set_label(new, entry.get("source", "proposal"))
+        if "box" in data:
+            z0, z1, y0, y1, x0, x1 = (int(v) for v in data["box"])
+            new[z0:z1, y0:y1, x0:x1] = data["block"]
+        return session.set_label(new, entry.get("source", "proposal"), prior=prior_of(entry, data))
     if kind == "propagate":
         return session.propagate(int(entry["axis"]), int(entry["slice"]), **entry.get("options", {}))
     if kind == "undo":

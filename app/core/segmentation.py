@@ -33,6 +33,9 @@ class SegmentationResult:
     label: Volume              # uint8 0/1 on the image's exact grid
     prob: np.ndarray           # float32 (z, y, x) foreground probability
     cam: np.ndarray | None     # float32 (z, y, x) in [0, 1] (FPSNet models), else None
+    # float32 (z, y, x) in [0, 1]: the foreground prior click refinement and propagation should use
+    # (the map the mask was cut from: cam_to_prior(cam) for "cam" models, prob otherwise).
+    prior: np.ndarray
     model_name: str
     seconds: float
 
@@ -91,11 +94,13 @@ def segment_volume_job(volume: Volume, model_name: str, device=None,
         seen = normalise(volume.array, volume.modality if volume.modality in ("CT", "MR")
                          else guess_modality(volume.array), model.normalisation)
         mask = mask_from_cam(seen, out["cam"], model.cam_threshold)
+        prior = cam_to_prior(out["cam"], model.cam_threshold)
     else:
         mask = mask_from_prob(out["prob"], cleanup)
+        prior = np.asarray(out["prob"], dtype=np.float32)
     label = volume.with_array(mask.astype(np.uint8), modality=volume.modality)
     yield Progress(total, total, "done")
-    return SegmentationResult(label=label, prob=out["prob"], cam=out["cam"],
+    return SegmentationResult(label=label, prob=out["prob"], cam=out["cam"], prior=prior,
                               model_name=model_name, seconds=time.perf_counter() - start)
 
 

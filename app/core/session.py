@@ -48,6 +48,11 @@ from app.core.volume import Volume
 MAX_BRUSH_RADIUS_PX = 256
 
 
+def prior_from_codes(codes: np.ndarray) -> np.ndarray:
+    """A prior stored as bytes (round(255 p)) back to float32 probabilities."""
+    return np.asarray(codes, np.float32) / np.float32(255.0)
+
+
 class SessionError(SegLoopError):
     """An action the session cannot take as asked (bad label, unknown engine, bad brush...)."""
 
@@ -91,6 +96,7 @@ class AnnotationSession:
         shape = volume.shape
         self.label = as_label(np.zeros(shape, np.uint8) if label is None else label, shape, "initial label")
         self.prior = None if prior is None else self._as_prior(prior)
+        self._logged_prior16 = None   # set only while set_label logs a new prior
         self.reference = None if reference is None else as_label(reference, shape, "reference label")
         self.seeds = SeedStore()
         self.history = History(cap_bytes=int(history_bytes))
@@ -272,15 +278,52 @@ class AnnotationSession:
         return self._commit("clear_seeds", empty, empty, slices, (SeedChange(key, before, ()),),
                             {"axis": key[0], "slice": key[1], "latency_ms": 0.0})
 
-    def set_label(self, new_label: np.ndarray, kind: str = "proposal") -> ActionRecord | None:
-        """Replace the whole label (a new network proposal, a loaded file); one undoable step."""
+    def set_label(self, new_label: np.ndarray, kind: str = "proposal",
+                  prior: np.ndarray | None = None) -> ActionRecord | None:
+        """Replace the whole label (a new network proposal, a loaded file); one undoable step.
+
+        `prior` (optional, the volume's shape, values in [0, 1]): the network's foreground prior
+        that later clicks and propagations use; it replaces the session's prior, quantised once to
+        1/255 steps (as the log stores it, one byte per voxel: a 128x256x256 prior is then a few MB
+        and quick to compress on the GUI thread) so a replay sees the same values. The engines
+        clip priors to [0.02, 0.98] anyway, so the steps do not matter to them. The prior is the network's
+        belief, not an edit: undo/redo restore the label only and keep the prior. With a prior the
+        action is applied and logged even if the label does not change (a re-run of Segment with
+        another model); it then adds no undo step. None: nothing changed (label equal, no prior).
+        """
         start = time.perf_counter()
         new = as_label(new_label, self.label.shape, "new label")
+        prior16 = None if prior is None else self._prior_codes(prior)
         slices = (slice(None),) * 3
         details = {"source": str(kind), "latency_ms": 0.0}
-        record = self._commit("set_label", self.label, new, slices, (), details,
-                              timing_start=start)
-        return record
+        if prior16 is not None:
+            from app.core.interaction_log import array_sha1
+
+            details["prior_sha1"] = array_sha1(prior16)
+        with self._lock:
+            self._check_open()
+            if prior16 is not None:
+                # Before the commit: the log line written there stores it (as these byte codes).
+                self.prior = prior_from_codes(prior16)
+                self._logged_prior16 = prior16
+            try:
+                record = self._commit("set_label", self.label, new, slices, (), details, timing_start=start)
+                if record is None and prior16 is not None:
+                    details["latency_ms"] = round((time.perf_counter() - start) * 1e3, 3)
+                    record = self._finish("set_label", None, False, details, None)
+            finally:
+                self._logged_prior16 = None
+            return record
+
+    def _prior_codes(self, prior) -> np.ndarray:
+        prior = np.asarray(prior)
+        if prior.shape != self.volume.shape:
+            raise InputError(f"the prior has shape {prior.shape}, the image {self.volume.shape} (z, y, x).")
+        if prior.dtype.kind not in "biuf":
+            raise InputError(f"the prior must hold numbers in [0, 1], not {prior.dtype}.")
+        if prior.size and not (np.isfinite(prior).all() and prior.min() >= 0 and prior.max() <= 1):
+            raise InputError("the prior must be a foreground probability: finite values in [0, 1].")
+        return np.ascontiguousarray(np.rint(np.asarray(prior, np.float32) * 255.0).astype(np.uint8))
 
     def prepare_propagation(self, axis: int, index: int, **options) -> VolumePlan:
         from app.core.session_plans import build_propagation_plan

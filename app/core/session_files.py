@@ -54,10 +54,17 @@ def start_log(session, log_path: Path) -> LogWriter:
 
 def log_action(session, entry: dict, edit) -> None:
     log = session.log
-    if entry["kind"] == "set_label" and edit is not None and edit.box is not None:
-        path = blob_path(log.path, entry["step"])
-        save_arrays(path, box=np.asarray(edit.box, np.int64), block=edit.block("after"))
-        entry["blob"] = os.path.relpath(path, log.path.parent)
+    if entry["kind"] == "set_label":
+        arrays = {}
+        if edit is not None and edit.box is not None:
+            arrays.update(box=np.asarray(edit.box, np.int64), block=edit.block("after"))
+        if entry.get("prior_sha1"):
+            # The byte codes set_label quantised the session's prior to: the exact values, 1 byte each.
+            arrays["prior"] = session._logged_prior16
+        if arrays:
+            path = blob_path(log.path, entry["step"])
+            save_arrays(path, **arrays)
+            entry["blob"] = os.path.relpath(path, log.path.parent)
     log.write(entry)
     session.last_log_write_ms = log.last_write_ms
 

@@ -326,14 +326,15 @@ class AnnotationController(QObject):
         else:
             self.message.emit(f"Seeds of {AXIS_NAMES[axis]} slice {index + 1} cleared (the label is kept).")
 
-    def replace_label(self, array: np.ndarray, kind: str) -> bool:
-        """A whole new editable label (a proposal, a file): one undoable step."""
+    def replace_label(self, array: np.ndarray, kind: str, prior: np.ndarray | None = None) -> bool:
+        """A whole new editable label (a proposal, a file): one undoable step. `prior`: the
+        network's foreground prior the next clicks should use (kept by undo; None keeps the old)."""
         session = self.ensure_session()
         if session is None:
             return False
         self._drop_pending()
         try:
-            session.set_label(array, kind)
+            session.set_label(array, kind, prior=prior)
         except SegLoopError as exc:
             self.error.emit(str(exc))
             return False

@@ -125,7 +125,7 @@ class VolumeJobs(QObject):
 
     def _apply_segmentation(self, result) -> None:
         loaded = self.controller.loaded
-        if not self.controller.replace_label(result.label.array, "proposal"):
+        if not self.controller.replace_label(result.label.array, "proposal", prior=result.prior):
             return
         self.last_result = result
         self.show_heat(result)

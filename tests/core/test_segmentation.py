@@ -7,8 +7,8 @@ import torch
 
 from app.core import errors
 from app.core.jobs import CancelToken
-from app.core.segmentation import (cam_to_prior, largest_component, mask_from_cam, segment_volume,
-                                   segment_volume_job)
+from app.core.segmentation import (cam_to_prior, largest_component, load_model, mask_from_cam,
+                                   segment_volume, segment_volume_job)
 from app.core.volume_io import read_label, read_volume
 from models import zoo
 
@@ -52,6 +52,11 @@ def test_shipped_model_labels_a_bundled_case_on_its_exact_grid(name, sts_mr):
     assert set(np.unique(label.array)) <= {0, 1}
     assert result.prob.shape == volume.shape and result.prob.dtype == np.float32
     assert (result.cam is None) == (name == "unet")
+    # The refine engines' prior is the map the mask was cut from.
+    model = load_model(name, "cpu")
+    expected = cam_to_prior(result.cam, model.cam_threshold) if model.mask_source == "cam" else result.prob
+    assert result.prior.dtype == np.float32
+    np.testing.assert_array_equal(result.prior, expected)
     # a real proposal on an unseen patient, not an empty or full mask
     assert dice(label.array, truth) > DICE_FLOOR[name], f"{name}: Dice {dice(label.array, truth):.3f}"
 
