@@ -34,7 +34,7 @@ def sts_mr():
     return volume, read_label(DATA / "sts002_mr_label.nii.gz", volume).array
 
 
-# Dice measured on sts002_mr with the shipped weights: unet 0.81, fpsnet-cam 0.30, fpsnet-mixed
+# Dice measured on sts002_mr with the shipped weights: unet 0.88, fpsnet-cam 0.30, fpsnet-mixed
 # 0.21 (short CPU training, see models/weights/MODEL_CARD.md). A mask of the whole volume scores
 # 0.09 and an empty one 0, so these floors catch a broken pipeline (flipped axes, wrong grid,
 # wrong normalisation), not small changes in quality.
