@@ -10,6 +10,7 @@ import shutil
 import numpy as np
 import pytest
 from PyQt5.QtCore import QPoint, Qt
+from app.core.refine import DEFAULT_REFINER
 from PyQt5.QtWidgets import QApplication, QMessageBox
 from scipy import ndimage
 
@@ -83,7 +84,7 @@ def test_left_click_adds_the_missed_region_right_click_removes_the_blob_undo_res
     assert dice > 0.99 and window.annotation.dice_label.text() == f"Dice {dice:.3f}"
     assert "screen" in window.annotation.latency_label.text()
     timing = window.annotation.controller.probe.last
-    assert timing.engine == "geodesic-crf" and timing.total_ms >= timing.compute_ms > 0
+    assert timing.engine == DEFAULT_REFINER and timing.total_ms >= timing.compute_ms > 0
 
     qtbot.keyClick(window, Qt.Key_Z, Qt.ControlModifier)
     assert_same(view.displayed_overlay, after_click)

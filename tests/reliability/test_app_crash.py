@@ -66,7 +66,9 @@ if __name__ == "__main__":   # the graph-cut worker process re-imports this file
 def _expected(image_path):
     volume = read_volume(image_path)
     label = read_label(image_path.with_name(f"{CASE}_label.nii.gz"), volume).array
-    session = AnnotationSession(volume, label=label)          # the app's default engine
+    from app.core.refine import DEFAULT_REFINER
+
+    session = AnnotationSession(volume, label=label, engine=DEFAULT_REFINER)   # the app's engine
     for z, y, x, fg in CLICKS:
         assert session.click(0, z, (y, x), fg).box is not None, "a click that edits nothing proves nothing"
     session.undo()

@@ -22,7 +22,9 @@ REFINERS: dict[str, type[Refiner]] = {
     "correction-net": CorrectionNetRefiner,
     "combined": CombinedRefiner,
 }
-DEFAULT_REFINER = "geodesic-crf"
+# The app's engine: the best in the robot-user benchmark (BENCHMARKS.md section 3, 2026-11-24:
+# combined NoC@90 5.06 vs geodesic-crf 6.61 from the U-Net proposal, p95 28 ms per click).
+DEFAULT_REFINER = "combined"
 
 
 def get_refiner(name: str = DEFAULT_REFINER) -> Refiner:
