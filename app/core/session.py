@@ -96,7 +96,7 @@ class AnnotationSession:
         shape = volume.shape
         self.label = as_label(np.zeros(shape, np.uint8) if label is None else label, shape, "initial label")
         self.prior = None if prior is None else self._as_prior(prior)
-        self._logged_prior16 = None   # set only while set_label logs a new prior
+        self._prior_codes_to_log = None   # set only while set_label logs a new prior (its byte codes)
         self.reference = None if reference is None else as_label(reference, shape, "reference label")
         self.seeds = SeedStore()
         self.history = History(cap_bytes=int(history_bytes))
@@ -293,26 +293,26 @@ class AnnotationSession:
         """
         start = time.perf_counter()
         new = as_label(new_label, self.label.shape, "new label")
-        prior16 = None if prior is None else self._prior_codes(prior)
+        codes = None if prior is None else self._prior_codes(prior)
         slices = (slice(None),) * 3
         details = {"source": str(kind), "latency_ms": 0.0}
-        if prior16 is not None:
+        if codes is not None:
             from app.core.interaction_log import array_sha1
 
-            details["prior_sha1"] = array_sha1(prior16)
+            details["prior_sha1"] = array_sha1(codes)
         with self._lock:
             self._check_open()
-            if prior16 is not None:
+            if codes is not None:
                 # Before the commit: the log line written there stores it (as these byte codes).
-                self.prior = prior_from_codes(prior16)
-                self._logged_prior16 = prior16
+                self.prior = prior_from_codes(codes)
+                self._prior_codes_to_log = codes
             try:
                 record = self._commit("set_label", self.label, new, slices, (), details, timing_start=start)
-                if record is None and prior16 is not None:
+                if record is None and codes is not None:
                     details["latency_ms"] = round((time.perf_counter() - start) * 1e3, 3)
                     record = self._finish("set_label", None, False, details, None)
             finally:
-                self._logged_prior16 = None
+                self._prior_codes_to_log = None
             return record
 
     def _prior_codes(self, prior) -> np.ndarray:

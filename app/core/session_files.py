@@ -60,7 +60,7 @@ def log_action(session, entry: dict, edit) -> None:
             arrays.update(box=np.asarray(edit.box, np.int64), block=edit.block("after"))
         if entry.get("prior_sha1"):
             # The byte codes set_label quantised the session's prior to: the exact values, 1 byte each.
-            arrays["prior"] = session._logged_prior16
+            arrays["prior"] = session._prior_codes_to_log
         if arrays:
             path = blob_path(log.path, entry["step"])
             save_arrays(path, **arrays)

@@ -12,6 +12,7 @@ from app.core.replay import ReplayError, open_log_session, replay
 from app.core.session import AnnotationSession
 from app.core.volume import Volume
 from app.core.volume_io import read_volume, write_volume
+from tests.core.test_session import _ball_volume
 
 ENGINE = "geodesic-crf"   # uses the prior (geodesic-nearest does not)
 CLICK = (0, 5, (18, 20), True)
@@ -145,14 +146,6 @@ def test_recovery_from_a_snapshot_after_the_proposal_restores_its_prior(tmp_path
     assert restored.checksum == s.checksum
     np.testing.assert_array_equal(restored.label, s.label)
     restored.close()
-
-
-def _ball_volume():
-    z, y, x = np.mgrid[:16, :24, :20]
-    inside = ((z - 8) / 6.0) ** 2 + ((y - 12) / 7.0) ** 2 + ((x - 10) / 6.0) ** 2 <= 1
-    rng = np.random.default_rng(1)
-    return Volume((inside * 300 + rng.normal(0, 5, inside.shape)).astype(np.float32),
-                  spacing=(1.0, 1.0, 1.5)), inside.astype(np.uint8)
 
 
 @pytest.mark.parametrize("axis", [0, 1])

@@ -59,7 +59,9 @@ def network_probability(checked: CheckedRequest, path=None):
     # Normalise only the patch (with the whole slice's range): the slice may be 512x512.
     y0, y1, x0, x1 = box
     img_patch = normalise_slice(crop(checked.image, box, 0.0), slice_range(checked.image))
-    img_patch *= crop(np.ones(shape, np.float32), box, 0.0)     # outside the slice: 0, as trained
+    inside = np.zeros((PATCH, PATCH), np.float32)               # outside the slice: 0, as trained
+    inside[max(0, -y0):min(PATCH, shape[0] - y0), max(0, -x0):min(PATCH, shape[1] - x0)] = 1.0
+    img_patch *= inside
     near = lambda pts: [(int(p[0]) - y0, int(p[1]) - x0) for p in pts
                         if y0 - 16 <= p[0] < y1 + 16 and x0 - 16 <= p[1] < x1 + 16]
     img, rest = stack_inputs(img_patch, crop(checked.mask, box, 0), near(checked.fg_points),
