@@ -33,6 +33,9 @@ def add_arguments(parser):
                         help="neighbouring slices on each side given as extra channels (2.5D)")
     parser.add_argument("--crop", type=int, default=None,
                         help="unet: train on random crops of this size (multiple of 16) for speed")
+    parser.add_argument("--balance", choices=("case", "slice"), default=d.balance,
+                        help="case: every training volume drawn equally often (default); "
+                             "slice: every slice equally often")
     parser.add_argument("--lr", type=float, default=d.lr)
     parser.add_argument("--dropout", type=float, default=d.dropout)
     parser.add_argument("--max-minutes", type=float, default=None,
@@ -69,7 +72,7 @@ def run(args) -> int:
         strong_fraction=fraction if fraction is not None else (1.0 if args.mode == "unet" else 0.0),
         epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
         input_size=args.input_size, context=args.context, lr=args.lr, dropout=args.dropout,
-        crop=args.crop, seed=args.seed, max_minutes=args.max_minutes, init=args.init, device=args.device,
+        crop=args.crop, balance=args.balance, seed=args.seed, max_minutes=args.max_minutes, init=args.init, device=args.device,
         half=not args.full_precision, command="python main.py train " + " ".join(sys.argv[2:]))
     summary = train(config)
     best = summary["best"]

@@ -74,7 +74,9 @@ def segment_volume_job(volume: Volume, model_name: str, device=None,
 
     start = time.perf_counter()
     model = load_model(model_name, device)
-    steps = predict_volume_steps(model, volume.array, volume.spacing, volume.modality, model.device)
+    # one modality decision for both the network input and the CAM cut's image
+    modality = volume.modality if volume.modality in ("CT", "MR") else guess_modality(volume.array)
+    steps = predict_volume_steps(model, volume.array, volume.spacing, modality, model.device)
     total = volume.shape[0] + 1
     while True:
         if cancel is not None:
@@ -91,8 +93,7 @@ def segment_volume_job(volume: Volume, model_name: str, device=None,
     if model.mask_source == "cam" and out["cam"] is not None:
         # Cut on the image the network saw: on raw CT the air/bone edges (1000+ HU) set the
         # contrast scale and soft-tissue edges vanish (sts028_ct: Dice 0.00 raw HU, 0.34 windowed).
-        seen = normalise(volume.array, volume.modality if volume.modality in ("CT", "MR")
-                         else guess_modality(volume.array), model.normalisation)
+        seen = normalise(volume.array, modality, model.normalisation)
         mask = mask_from_cam(seen, out["cam"], model.cam_threshold)
         prior = cam_to_prior(out["cam"], model.cam_threshold)
     else:

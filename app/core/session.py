@@ -53,6 +53,13 @@ def prior_from_codes(codes: np.ndarray) -> np.ndarray:
     return np.asarray(codes, np.float32) / np.float32(255.0)
 
 
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """The session's prior is replaced, never written: plans and jobs on worker threads may then
+    hold views of it instead of copying a whole volume on the GUI thread."""
+    array.flags.writeable = False
+    return array
+
+
 class SessionError(SegLoopError):
     """An action the session cannot take as asked (bad label, unknown engine, bad brush...)."""
 
@@ -138,7 +145,7 @@ class AnnotationSession:
         prior = np.asarray(prior)
         if prior.shape != self.volume.shape:
             raise InputError(f"the prior has shape {prior.shape}, the image {self.volume.shape} (z, y, x).")
-        return np.array(prior, dtype=np.float32, copy=True, order="C")
+        return _read_only(np.array(prior, dtype=np.float32, copy=True, order="C"))
 
     @property
     def checksum(self) -> str:
@@ -304,7 +311,7 @@ class AnnotationSession:
             self._check_open()
             if codes is not None:
                 # Before the commit: the log line written there stores it (as these byte codes).
-                self.prior = prior_from_codes(codes)
+                self.prior = _read_only(prior_from_codes(codes))
                 self._prior_codes_to_log = codes
             try:
                 record = self._commit("set_label", self.label, new, slices, (), details, timing_start=start)

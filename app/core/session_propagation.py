@@ -3,7 +3,7 @@
 propagation.py walks along z. For a coronal (axis 1) or sagittal (axis 2) start slice the volume
 is viewed transposed so that axis comes first, with planes in the session's (row, column) order:
 (y, z, x) and (x, z, y). Slices holding seeds on that axis are locked (the user corrected them),
-unless the caller passes `locked` itself. The session's network prior (if any) is copied at plan
+unless the caller passes `locked` itself. The session's network prior (if any, read-only) is held at plan
 time and tells the walk where the object ends. Only the active label value (its object under the
 overwrite policy) is propagated; the result is merged with app/core/label_values.py's rule.
 """
@@ -49,9 +49,9 @@ def propagation_job_factory(session, axis: int, index: int, options: dict):
     order = _ORDER[axis]
     image = np.ascontiguousarray(np.transpose(session.volume.array, order))
     mask = np.ascontiguousarray(np.transpose(object_mask(session.label, value, session.overwrite), order))
-    # A copy (np.array always copies): the job runs on a worker while set_label may replace the prior.
-    prior = None if session.prior is None else np.array(np.transpose(session.prior, order),
-                                                        dtype=np.float32, order="C")
+    # A view, no copy: the session's prior is read-only and set_label replaces it rather than
+    # writing into it, so the worker's job keeps the prior it was planned with.
+    prior = None if session.prior is None else np.transpose(session.prior, order)
     spacing = _spacing_along(session.volume.spacing, axis)
     shape = session.label.shape
 

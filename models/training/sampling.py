@@ -1,4 +1,11 @@
-"""Class-balanced slice sampling: tumour and tumour-free slices drawn in equal numbers."""
+"""Class-balanced slice sampling: tumour and tumour-free slices drawn in equal numbers.
+
+balance="case" (the default) first draws a case uniformly, then one of its slices: every volume
+counts the same however many tumour slices it has. balance="slice" draws slices uniformly, which
+lets the data source with the biggest tumours dominate: on the bench set the 10 brain volumes hold
+7 % of the training tumour slices (81 of 1,162), and a slice-balanced U-Net never predicted a brain tumour (max
+probability 0.006 on the test brains).
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -11,12 +18,20 @@ from models.training.dataset import Case
 class SlicePool:
     """All slices of some cases, split by tag, drawn with replacement in balanced batches."""
 
-    def __init__(self, cases: list[Case], context: int):
+    def __init__(self, cases: list[Case], context: int, balance: str = "case"):
+        if balance not in ("case", "slice"):
+            raise ValueError(f"balance must be 'case' or 'slice', got {balance!r}")
         self.cases = cases
         self.context = context
+        self.balance = balance
         refs = [(ci, z, bool(t)) for ci, case in enumerate(cases) for z, t in enumerate(case.tags)]
         self.positive = np.array([(ci, z) for ci, z, t in refs if t], dtype=np.int64).reshape(-1, 2)
         self.negative = np.array([(ci, z) for ci, z, t in refs if not t], dtype=np.int64).reshape(-1, 2)
+        # per case: the rows of self.positive / self.negative that belong to it
+        self._by_case = {
+            kind: [np.flatnonzero(refs_[:, 0] == ci) for ci in range(len(cases))
+                   if np.any(refs_[:, 0] == ci)]
+            for kind, refs_ in (("positive", self.positive), ("negative", self.negative))}
 
     def __len__(self) -> int:
         return len(self.positive) + len(self.negative)
@@ -30,9 +45,9 @@ class SlicePool:
             n_pos = 0
         picks = []
         if n_pos:
-            picks.append(self.positive[rng.integers(0, len(self.positive), n_pos)])
+            picks.append(self._pick("positive", n_pos, rng))
         if n - n_pos:
-            picks.append(self.negative[rng.integers(0, len(self.negative), n - n_pos)])
+            picks.append(self._pick("negative", n - n_pos, rng))
         refs = np.concatenate(picks)
         images, labels, tags = [], [], []
         for ci, z in refs:
@@ -43,6 +58,15 @@ class SlicePool:
         return (torch.from_numpy(np.stack(images).astype(np.float32)),
                 torch.from_numpy(np.stack(labels).astype(np.float32)),
                 torch.from_numpy(np.asarray(tags, dtype=np.int64)))
+
+    def _pick(self, kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
+        """n (case, z) rows of one kind, uniform over slices or over cases then slices."""
+        refs = getattr(self, kind)
+        if self.balance == "slice":
+            return refs[rng.integers(0, len(refs), n)]
+        groups = self._by_case[kind]
+        chosen = rng.integers(0, len(groups), n)
+        return refs[[groups[g][rng.integers(0, len(groups[g]))] for g in chosen]]
 
 
 def choose_strong_cases(cases: list[Case], fraction: float, seed: int) -> list[Case]:

@@ -49,6 +49,7 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     positive_fraction: float = 0.5
+    balance: str = "case"            # draw cases uniformly, then slices (see sampling.py)
     val_fraction: float = 0.15
     seed: int = 0
     max_minutes: float | None = None
@@ -154,8 +155,8 @@ def train(config: TrainConfig, cases: tuple[list[Case], list[Case]] | None = Non
         train_cases, val_cases = cases
     strong = (choose_strong_cases(train_cases, config.strong_fraction, config.seed)
               if config.mode == "fpsnet-mixed" else train_cases if config.mode == "unet" else [])
-    weak_pool = SlicePool(train_cases, config.context)
-    strong_pool = SlicePool(strong, config.context) if strong else None
+    weak_pool = SlicePool(train_cases, config.context, config.balance)
+    strong_pool = SlicePool(strong, config.context, config.balance) if strong else None
     log(f"{config.mode}: {len(train_cases)} training cases ({len(weak_pool)} slices), "
         f"{len(val_cases)} validation cases, strong labels from {len(strong)} cases, "
         f"device {device}, loaded in {time.monotonic() - t0:.0f} s")

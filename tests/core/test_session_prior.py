@@ -168,12 +168,22 @@ def test_propagation_uses_the_session_prior(axis):
     s = AnnotationSession(volume, label=label, engine=ENGINE)
     s.set_label(label, "proposal", prior=prior)
     plan = s.prepare_propagation(axis, centre)
-    s.prior[...] = 0.9                          # after planning: the plan must hold its own copy
-    assert s.apply(plan, plan.compute()) is not None
+    with pytest.raises(ValueError):
+        s.prior[...] = 0.9                      # read-only: plans hold views of it
+    result = plan.compute()
+    assert s.apply(plan, result) is not None
     assert not s.label[tuple(beyond)].any()
     near = [slice(None)] * 3
     near[axis] = centre + 2
     assert s.label[tuple(near)].any()
+
+    # a prior replaced after planning does not reach the planned job (it holds the old one)
+    s2 = AnnotationSession(volume, label=label, engine=ENGINE)
+    s2.set_label(label, "proposal", prior=prior)
+    plan2 = s2.prepare_propagation(axis, centre)
+    s2.set_label(label, "proposal", prior=np.full_like(prior, 0.9))
+    late = plan2.compute()
+    assert late.box == result.box and np.array_equal(late.mask, result.mask)
 
 
 @pytest.mark.parametrize("bad, message", [
