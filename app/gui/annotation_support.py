@@ -25,8 +25,8 @@ def dice_text(dice: dict[str, float] | None) -> str:
     if not dice:
         return ""
     if len(dice) == 1:
-        return f"Dice {next(iter(dice.values())):.3f}"
-    return "Dice " + " · ".join(f"class {k}: {v:.3f}" for k, v in dice.items())
+        return f"volume Dice {next(iter(dice.values())):.3f}"
+    return "volume Dice " + " · ".join(f"class {k}: {v:.3f}" for k, v in dice.items())
 
 
 def new_log_path(autosave_root: Path, image_path) -> Path:

@@ -76,7 +76,7 @@ class AnnotationUi(QObject):
         self.radius_spin.setToolTip("Brush radius ([ and ] change it)")
         self.radius_spin.valueChanged.connect(self.controller.brush.set_radius)
         self.dice_label, self.latency_label, self.mode_label = QLabel(""), QLabel(""), QLabel("")
-        self.dice_label.setToolTip("Dice of the editable label to the case's reference label")
+        self.dice_label.setToolTip("Dice of the whole editable label volume to the case's reference label")
         self.latency_label.setToolTip("Last click: the engine's time · from the mouse event to the overlay "
                                       "on screen")
         for label in (self.dice_label, self.latency_label, self.mode_label):

@@ -81,7 +81,7 @@ def test_left_click_adds_the_missed_region_right_click_removes_the_blob_undo_res
     assert (label[z][imperfect["blob"]] == 0).mean() > 0.6
     shown_matches_label(window)
     dice = session.dice()["1"]
-    assert dice > 0.99 and window.annotation.dice_label.text() == f"Dice {dice:.3f}"
+    assert dice > 0.99 and window.annotation.dice_label.text() == f"volume Dice {dice:.3f}"
     assert "screen" in window.annotation.latency_label.text()
     timing = window.annotation.controller.probe.last
     assert timing.engine == DEFAULT_REFINER and timing.total_ms >= timing.compute_ms > 0

@@ -51,7 +51,7 @@ def test_segment_shows_the_proposal_heat_map_reference_and_dice(window, volumes,
         assert_same(view.displayed_layer(REFERENCE_LAYER), reference_contour_rgba(reference[z]))
 
     text = window.annotation.dice_label.text()
-    assert text == f"Dice {_dice(label, reference):.3f}"
+    assert text == f"volume Dice {_dice(label, reference):.3f}"
     record = window.store.find_by_image(path)
     assert record.status == "pre-labelled" and record.model_used == "unet"
     assert "[pre-labelled]" in " ".join(window.case_list.row_texts())
