@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.core.case_lock import CaseLock
 from app.core.errors import SegLoopError
 from app.core.interaction_log import (LogError, LogWriter, atomic_write_bytes, load_arrays, now_iso,
                                       read_log, save_arrays)
@@ -48,6 +49,19 @@ def case_key(image_path) -> str:
     return f"{case_name(path)}-{hashlib.sha1(path.encode('utf-8')).hexdigest()[:10]}"
 
 
+def new_log_path(autosave_root, image_path) -> Path:
+    """A log name no earlier session used: the time stamp is only to the second, and a case can be
+    closed and reopened within one."""
+    folder = Path(autosave_root) / case_key(image_path)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    n = 0
+    while True:
+        path = folder / f"log-{stamp}-{os.getpid()}-{n}.jsonl"
+        if not path.exists():
+            return path
+        n += 1
+
+
 def read_state(folder: Path) -> dict:
     try:
         return json.loads((folder / "state.json").read_text(encoding="utf-8"))
@@ -63,9 +77,11 @@ class AutosaveWriter:
     """Debounced background snapshots of one session. `last_write_ms`: cost of the newest one."""
 
     def __init__(self, session, root: Path, idle_s: float = 0.3, max_delay_s: float = 1.0,
-                 resume: bool = False):
+                 resume: bool = False, lock: CaseLock | None = None):
         self.session = session
         self.folder = Path(root) / case_key(session.volume.path)
+        # before touching any file: CaseInUseError if another process annotates this case
+        self.lock = lock if lock is not None else CaseLock(self.folder)
         self.idle_s, self.max_delay_s = idle_s, max_delay_s
         self.last_write_ms = 0.0
         self.writes = 0
@@ -151,6 +167,7 @@ class AutosaveWriter:
             self._closing = True
             self._cond.notify_all()
         self._thread.join(timeout=30)
+        self.lock.release()
 
     # ---------------------------------------------------------------- writing
     def write_snapshot(self) -> None:

@@ -26,7 +26,6 @@ the active value.
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -126,19 +125,28 @@ class AnnotationSession:
         self.autosave = None
         self.last_log_write_ms = 0.0
         self.closed = False
-        if autosave_dir is not None and log_path is None:
-            from app.core.autosave import case_key
-
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            log_path = Path(autosave_dir) / case_key(volume.path) / f"log-{stamp}-{os.getpid()}.jsonl"
-        if log_path is not None:
-            from app.core.session_files import start_log
-
-            self.log = start_log(self, Path(log_path))
+        case_lock = None
         if autosave_dir is not None:
-            from app.core.autosave import AutosaveWriter
+            from app.core.autosave import case_key, new_log_path
+            from app.core.case_lock import CaseLock
 
-            self.autosave = AutosaveWriter(self, Path(autosave_dir))
+            # first, so a refused second window writes nothing (no log, no autosave)
+            case_lock = CaseLock(Path(autosave_dir) / case_key(volume.path))
+            if log_path is None:
+                log_path = new_log_path(autosave_dir, volume.path)
+        try:
+            if log_path is not None:
+                from app.core.session_files import start_log
+
+                self.log = start_log(self, Path(log_path))
+            if autosave_dir is not None:
+                from app.core.autosave import AutosaveWriter
+
+                self.autosave = AutosaveWriter(self, Path(autosave_dir), lock=case_lock)
+        except BaseException:
+            if case_lock is not None:
+                case_lock.release()
+            raise
 
     # ------------------------------------------------------------------ state
     def _as_prior(self, prior) -> np.ndarray:

@@ -26,7 +26,7 @@ from app.core.errors import SegLoopError
 from app.core.refine import DEFAULT_REFINER
 from app.core.seeds import AXIS_NAMES, voxel_to_plane
 from app.core.session import AnnotationSession, SessionEvent
-from app.gui.annotation_support import dice_of, dice_text, new_log_path, unsettled_recovery, warm_up_plan
+from app.gui.annotation_support import dice_of, dice_text, unsettled_recovery, warm_up_plan
 from app.gui.brush_tool import BrushCursor, BrushTool
 from app.gui.error_dialog import user_message
 from app.gui.latency_probe import LatencyProbe
@@ -112,7 +112,7 @@ class AnnotationController(QObject):
         label = self.loaded.label.array if self.loaded.label is not None else None
         try:
             session = AnnotationSession(image, label=label, reference=self.reference, engine=self.engine,
-                                        log_path=new_log_path(self.autosave_root, image.path), autosave_dir=self.autosave_root,
+                                        autosave_dir=self.autosave_root,
                                         label_kind=self.loaded.label_source)
         except (SegLoopError, OSError) as exc:
             self.error.emit(f"Cannot start annotating {self.loaded.name}: {user_message(exc)}")

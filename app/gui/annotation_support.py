@@ -1,13 +1,11 @@
-"""Qt-free helpers of the annotation controller: Dice texts, session file names, warm-up."""
+"""Qt-free helpers of the annotation controller: Dice texts, recovery check, warm-up."""
 from __future__ import annotations
 
-import os
-import time
 from pathlib import Path
 
 import numpy as np
 
-from app.core.autosave import case_key, find_recoverable
+from app.core.autosave import find_recoverable
 from app.core.errors import SegLoopError
 
 
@@ -27,19 +25,6 @@ def dice_text(dice: dict[str, float] | None) -> str:
     if len(dice) == 1:
         return f"volume Dice {next(iter(dice.values())):.3f}"
     return "volume Dice " + " · ".join(f"class {k}: {v:.3f}" for k, v in dice.items())
-
-
-def new_log_path(autosave_root: Path, image_path) -> Path:
-    """A log name no earlier session used. The session's own default is unique only to the second,
-    so reopening a case within the second its previous session started would collide with its log."""
-    folder = Path(autosave_root) / case_key(image_path)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    n = 0
-    while True:
-        path = folder / f"log-{stamp}-{os.getpid()}-{n}.jsonl"
-        if not path.exists():
-            return path
-        n += 1
 
 
 def unsettled_recovery(autosave_root: Path, image_path) -> bool:

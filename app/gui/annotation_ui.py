@@ -12,7 +12,7 @@ import logging
 import time
 from pathlib import Path
 
-from PyQt5.QtCore import QEventLoop, QObject, Qt
+from PyQt5.QtCore import QEventLoop, QObject, Qt, QTimer
 from PyQt5.QtWidgets import QApplication, QComboBox, QLabel, QMenu, QSpinBox, QToolBar
 
 from app.core import autosave
@@ -193,10 +193,17 @@ class AnnotationUi(QObject):
 
     def _after_volume_job(self) -> None:
         # A dialog (progress, recovery) had the focus: give it back to the view, so keys work at once.
-        if QApplication.activeWindow() is None and self.window.isVisible():
+        self._reactivate()
+        # The hidden progress dialog's deactivation arrives later, in the event loop, and can leave
+        # no active window (shortcuts such as Ctrl+Z then go nowhere): check again once it has.
+        QTimer.singleShot(0, self._reactivate)
+        self.update_status()
+
+    def _reactivate(self) -> None:
+        active = QApplication.activeWindow()
+        if self.window.isVisible() and (active is None or not active.isVisible()):
             self.window.activateWindow()
         self.window.slice_view.setFocus()
-        self.update_status()
 
     def update_status(self) -> None:
         dice, latency, mode = self.controller.status_texts()

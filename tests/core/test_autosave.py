@@ -136,6 +136,7 @@ def test_a_snapshot_that_disagrees_with_the_log_is_ignored(tmp_path):
     s.autosave.write_snapshot()
     expected = AnnotationSession(volume, label=_proposal(volume), engine=ENGINE)
     _run(expected, ACTIONS_BEFORE_PAUSE)
+    s.autosave.lock.release()                          # as the crash this stands for would
     restored = restore(find_recoverable(root)[0])
     assert np.array_equal(restored.label, expected.label)
     restored.close()

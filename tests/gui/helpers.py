@@ -123,7 +123,11 @@ def wait_for_clicks(qtbot, window, count: int, timeout: int = 20000) -> None:
 
 def wait_for_volume_job(qtbot, window, timeout: int = 120000) -> None:
     jobs = window.annotation.jobs
+    from PyQt5.QtWidgets import QApplication
+
     qtbot.waitUntil(lambda: not jobs.running, timeout=timeout)
+    # as a user would: keys go on once the window is active again (the progress dialog has gone)
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5000)
 
 
 def wait_for_models(qtbot, window) -> None:
