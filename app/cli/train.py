@@ -36,6 +36,9 @@ def add_arguments(parser):
     parser.add_argument("--balance", choices=("case", "slice"), default=d.balance,
                         help="case: every training volume drawn equally often (default); "
                              "slice: every slice equally often")
+    parser.add_argument("--dice", choices=("batch", "slice"), default=d.dice,
+                        help="soft Dice term over the whole batch (default) or per slice with "
+                             "foreground (small objects count as much as large ones)")
     parser.add_argument("--lr", type=float, default=d.lr)
     parser.add_argument("--dropout", type=float, default=d.dropout)
     parser.add_argument("--max-minutes", type=float, default=None,
@@ -72,7 +75,7 @@ def run(args) -> int:
         strong_fraction=fraction if fraction is not None else (1.0 if args.mode == "unet" else 0.0),
         epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
         input_size=args.input_size, context=args.context, lr=args.lr, dropout=args.dropout,
-        crop=args.crop, balance=args.balance, seed=args.seed, max_minutes=args.max_minutes, init=args.init, device=args.device,
+        crop=args.crop, balance=args.balance, dice=args.dice, seed=args.seed, max_minutes=args.max_minutes, init=args.init, device=args.device,
         half=not args.full_precision, command="python main.py train " + " ".join(sys.argv[2:]))
     summary = train(config)
     best = summary["best"]
