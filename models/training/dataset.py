@@ -96,12 +96,16 @@ def split_patients(names: list[str], val_fraction: float, seed: int) -> tuple[li
 
 
 def load_dataset(data_dir: str | Path, input_size: int, val_fraction: float = 0.15, seed: int = 0,
-                 limit: int | None = None, progress=None) -> tuple[list[Case], list[Case]]:
-    """(train cases, validation cases) from DIR/imagesTr + labelsTr, split by patient."""
+                 limit: int | None = None, progress=None, val_names: list[str] | None = None
+                 ) -> tuple[list[Case], list[Case]]:
+    """(train cases, validation cases) from DIR/imagesTr + labelsTr, split by patient.
+
+    val_names: use exactly these validation cases (a continued run keeps its parent's split)."""
     entries = [e for e in list_cases(data_dir, "Tr") if e[2] is not None]
     if limit:
         entries = entries[:limit]
-    train_names, val_names = split_patients([e[0] for e in entries], val_fraction, seed)
+    if val_names is None:
+        _, val_names = split_patients([e[0] for e in entries], val_fraction, seed)
     val_set = set(val_names)
     train, val = [], []
     for name, image, label in (progress(entries) if progress else entries):

@@ -134,6 +134,24 @@ def _draw(pools, config, rng, generator, device):
     return (images, labels, tags), n_strong
 
 
+def inherited_split(config: TrainConfig) -> tuple[list[str] | None, set[str] | None]:
+    """(validation cases, strong cases) of the run `config.init` continues, from its sidecar.
+
+    A continued run must keep its parent's split: with a new seed the split would change, the new
+    validation patients would be ones the parent trained on, and model selection would be
+    flattered. Strong cases carry over when the parent used the same strong fraction."""
+    if not config.init:
+        return None, None
+    meta = load_checkpoint(config.init, device="cpu").meta
+    training = meta.get("training", {})
+    val = training.get("validation_cases")
+    strong = None
+    if (config.mode == "fpsnet-mixed" and meta.get("mode") == "fpsnet-mixed"
+            and meta.get("strong_fraction") == config.strong_fraction):
+        strong = set(training.get("strong_cases") or []) or None
+    return (list(val) if val else None), strong
+
+
 def random_crop(images, labels, size: int, rng: np.random.Generator):
     """Crop each sample to size x size; on a slice with tumour the crop holds a random tumour
     pixel, so the balanced sampling still shows the network as much tumour as before.
@@ -169,14 +187,19 @@ def train(config: TrainConfig, cases: tuple[list[Case], list[Case]] | None = Non
     device = resolve(config.device)
     t0 = time.monotonic()
 
+    parent_val, parent_strong = inherited_split(config)
     if cases is None:
         train_cases, val_cases = load_dataset(
             config.data_dir, config.input_size, config.val_fraction, config.seed,
-            limit=config.limit_cases, progress=lambda it: tqdm(it, desc="loading", leave=False))
+            limit=config.limit_cases, progress=lambda it: tqdm(it, desc="loading", leave=False),
+            val_names=parent_val)
     else:
         train_cases, val_cases = cases
-    strong = (choose_strong_cases(train_cases, config.strong_fraction, config.seed)
-              if config.mode == "fpsnet-mixed" else train_cases if config.mode == "unet" else [])
+    if config.mode == "fpsnet-mixed":
+        strong = ([c for c in train_cases if c.name in parent_strong] if parent_strong is not None
+                  else choose_strong_cases(train_cases, config.strong_fraction, config.seed))
+    else:
+        strong = train_cases if config.mode == "unet" else []
     weak_pool = SlicePool(train_cases, config.context, config.balance)
     strong_pool = SlicePool(strong, config.context, config.balance) if strong else None
     log(f"{config.mode}: {len(train_cases)} training cases ({len(weak_pool)} slices), "
