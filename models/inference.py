@@ -13,6 +13,7 @@ import torch
 from models import preprocess
 from models.checkpoint import LoadedModel
 from models.networks import cam_from_class_map
+from models.networks.folding import inference_network
 
 DEFAULT_BATCH = 16
 
@@ -36,7 +37,8 @@ def predict_volume_steps(model: LoadedModel, array_zyx: np.ndarray, spacing=None
         raise ValueError(f"expected a (z, y, x) volume, got shape {array_zyx.shape}")
     modality = modality if modality in ("CT", "MR") else preprocess.guess_modality(array_zyx)
     device = torch.device(device) if device is not None else model.device
-    network = model.network.to(device)
+    # BatchNorm folded into the convolutions (same outputs, less work); dropout is untouched.
+    network = inference_network(model.network.to(device))
     nz, ny, nx = array_zyx.shape
     size = model.input_size
     small = preprocess.prepare_volume(array_zyx, modality, size, model.normalisation)
