@@ -35,7 +35,9 @@ def add_arguments(parser):
     parser.add_argument("--split", default="Ts", help="Ts (default) or Tr")
     parser.add_argument("--engine", default="geodesic-crf",
                         help="engine name or comma list (see app.core.refine.REFINERS); "
-                             "geodesic engines take a solver suffix, e.g. geodesic-crf:fast-marching")
+                             "geodesic engines take a solver suffix, e.g. geodesic-crf:fast-marching; "
+                             "in --mode 3d a '+propagate' suffix (combined+propagate) propagates the "
+                             "corrected slice to its neighbours after every click")
     parser.add_argument("--start", default="init", help="init, zero, or a comma list")
     parser.add_argument("--clicker", default="exact", help="exact, noisy, or a comma list")
     parser.add_argument("--model", default=None,
@@ -75,6 +77,8 @@ def run(args) -> int:
     for s in starts:
         if s not in ("init", "zero"):
             raise SystemExit(f"error: --start must be init or zero, got {s!r}")
+    if args.mode == "2d" and any(e.endswith(PROPAGATE_SUFFIX) for e in engines):
+        raise SystemExit(f"error: '{PROPAGATE_SUFFIX}' engines need --mode 3d")
     refiners = {name: make_refiner(name) for name in engines}
     from app.core import graphcut
 
@@ -101,7 +105,8 @@ def run(args) -> int:
             if args.mode == "3d":
                 for (e, s, c), combo in combos.items():
                     start_mask, prior = starts_for_case[s]
-                    row, secs = run_one_3d(refiners[e], volume, label, start_mask, prior)
+                    row, secs = run_one_3d(refiners[e], volume, label, start_mask, prior,
+                                           propagate=e.endswith(PROPAGATE_SUFFIX))
                     row.update(case=case, slice=-1, engine=e, start=s, clicker="exact", mode="3d")
                     combo.rows.append(row)
                     combo.seconds.extend(secs)
@@ -130,12 +135,16 @@ def run(args) -> int:
     return 0
 
 
+PROPAGATE_SUFFIX = "+propagate"   # 3D mode: propagate the corrected slice after every click
+
+
 def make_refiner(spec: str):
     """An engine by name; 'geodesic-crf:raster-scan' picks the geodesic solver (for comparing)."""
     from dataclasses import replace
 
     from app.core.refine import get_refiner
 
+    spec = spec.removesuffix(PROPAGATE_SUFFIX)
     name, _, method = spec.partition(":")
     refiner = get_refiner(name)
     if method:
@@ -235,12 +244,12 @@ def run_one(refiner, image, gt, start_mask, prior, spacing, clicker, seed, max_c
     return row, secs
 
 
-def run_one_3d(refiner, volume, gt, start_mask, prior):
+def run_one_3d(refiner, volume, gt, start_mask, prior, propagate: bool = False):
     from app.core.robot_user import area_under_dice, run_session_3d
 
     spacing_zyx = tuple(reversed(volume.spacing))
     session = run_session_3d(refiner, volume.array, gt, start_mask, prior=prior,
-                             spacing_zyx=spacing_zyx, max_clicks=5)
+                             spacing_zyx=spacing_zyx, max_clicks=5, propagate=propagate)
     secs = session.seconds
     row = {"noc85": session.noc(0.85), "noc90": session.noc(0.90),
            "ms_median": round(1e3 * float(np.median(secs)), 2) if secs else 0.0,

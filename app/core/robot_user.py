@@ -172,9 +172,14 @@ def next_click_3d(gt: np.ndarray, pred: np.ndarray, clicked: np.ndarray,
 
 def run_session_3d(refiner: Refiner, volume: np.ndarray, gt: np.ndarray, start_mask: np.ndarray,
                    prior: np.ndarray | None = None, spacing_zyx=(1.0, 1.0, 1.0),
-                   max_clicks: int = 5, options: RefineOptions | None = None) -> SessionResult:
+                   max_clicks: int = 5, options: RefineOptions | None = None,
+                   propagate: bool = False) -> SessionResult:
     """3D robot with a 2D engine: each click refines the slice it lands on; Dice is volumetric.
 
+    propagate: after each click, carry the corrected slice to its neighbours as the app's
+    Propagate action does (app/core/propagation.py: until the object ends or a slice that already
+    holds it; slices the robot clicked on are locked). One click + one propagation per step; the
+    step's seconds include both.
     SessionResult.dices[k] is the volume Dice after k clicks; area_under_dice() sums them.
     """
     gt = np.asarray(gt, bool)
@@ -198,6 +203,12 @@ def run_session_3d(refiner: Refiner, volume: np.ndarray, gt: np.ndarray, start_m
                                 spacing=spacing_yx, options=options)
         t = time.perf_counter()
         mask[click.z] = refiner.refine(request).mask
+        if propagate and mask[click.z].any():
+            from app.core.propagation import propagate as propagate_slice
+
+            locked = frozenset(z for z in per_slice if z != click.z)
+            mask = (propagate_slice(volume, mask, click.z, spacing_zyx, locked, prior=prior).label > 0
+                    ).astype(np.uint8)
         result.seconds.append(time.perf_counter() - t)
         result.clicks.append(Click(click.y, click.x, click.foreground))
         result.dices.append(dice(mask, gt))

@@ -128,3 +128,20 @@ def test_3d_robot_clicks_the_largest_error_component_and_refines_that_slice():
                             max_clicks=3)
     assert len(result.dices) == 4 and result.dices[1] > result.dices[0]
     assert 0 < area_under_dice(result, 3) <= 4.0
+
+
+def test_3d_robot_with_propagation_carries_each_corrected_slice_to_its_neighbours():
+    from app.core.robot_user import run_session_3d
+
+    n = 32
+    zz, yy, xx = np.mgrid[:n, :n, :n]
+    gt = ((yy - 16) ** 2 + (xx - 16) ** 2 <= 36) & (zz >= 6) & (zz < 26)    # a 20-slice cylinder
+    noise = np.random.default_rng(0).normal(0, 10, gt.shape)                 # as a scan has
+    volume = (np.where(gt, 300.0, 100.0) + noise).astype(np.float32)
+    empty = np.zeros(gt.shape, np.uint8)
+    plain = run_session_3d(get_refiner("geodesic-crf"), volume, gt, empty, max_clicks=1)
+    spread = run_session_3d(get_refiner("geodesic-crf"), volume, gt, empty, max_clicks=1,
+                            propagate=True)
+    assert plain.dices[1] < 0.15                  # one slice of twenty
+    assert spread.dices[1] > 0.9                  # the click's slice carried along the cylinder
+    assert len(spread.seconds) == 1
