@@ -6,10 +6,12 @@ pixel's grey value is under the foreground and background grey values seen on th
 slice), cut with the graph cut of app/core/graphcut.py on a window around the previous outline.
 It stops in each direction when the object ends (the new mask is empty or shrinks below
 `min_ratio` of the previous one, or -- given a network probability volume `prior` -- the network
-no longer sees the object there), at a locked slice (one the user already corrected), at a slice
-that already holds the object where the propagated shape would land (`existing="stop"`, the
-default: such a slice was labelled by someone, and replacing it wiped correct labels -- coronal
-propagation on lits117_ct took the liver from Dice ~0.6 to 0.002), or at the volume's edge.
+no longer sees the object there; a prior that does not see the object on the start slice either
+is ignored, since that is the network's miss the user is correcting), at a locked slice (one the
+user already corrected), at a slice that already holds the object where the propagated shape
+would land (`existing="stop"`, the default: such a slice was labelled by someone, and replacing it
+wiped correct labels -- coronal propagation on lits117_ct took the liver from Dice ~0.6 to
+0.002), or at the volume's edge.
 
 Only the propagated value is written, and only on background or on that value: other label
 values are never touched, nor are pixels of the value away from the propagated shape (a second
@@ -91,6 +93,10 @@ def propagate_job(image: np.ndarray, label: np.ndarray, start: int, spacing_zyx=
     if not 0 <= start < lab.shape[0]:
         raise ValueError(f"slice {start} is outside the volume's {lab.shape[0]} slices")
     spacing = (sp[1], sp[2])
+    if pri is not None and obj[start].any() and float(pri[start][obj[start]].mean()) < params.prior_stop:
+        # The network does not see the object the user just drew (it missed it): its prior would
+        # stop the walk at once and pull each slice towards "nothing here", so do without it.
+        pri = None
     changed: list[int] = []
     stopped: dict[str, str] = {}
     total = lab.shape[0] - 1

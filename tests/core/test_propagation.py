@@ -132,3 +132,14 @@ def test_network_prior_says_where_the_object_ends():
     result = propagate(image, label, 20, prior=prior)
     assert result.label[25].any() and not result.label[26:].any()
     assert "prior" in result.stopped["up"]
+
+
+def test_a_prior_that_missed_the_object_does_not_stop_the_users_correction():
+    image, truth = sphere()
+    label = np.zeros(truth.shape, np.uint8)
+    label[20] = truth[20]                   # the user drew the object the network missed
+    missed = np.full(truth.shape, 0.02, np.float32)
+    result = propagate(image, label, 20, prior=missed)
+    without = propagate(image, label, 20)
+    assert np.array_equal(result.label, without.label)
+    assert len(result.changed_slices) > 4
