@@ -34,11 +34,11 @@ def sts_mr():
     return volume, read_label(DATA / "sts002_mr_label.nii.gz", volume).array
 
 
-# Dice measured on sts002_mr with the shipped weights: unet 0.88, fpsnet-cam 0.30, fpsnet-mixed
-# 0.21 (short CPU training, see models/weights/MODEL_CARD.md). A mask of the whole volume scores
+# Dice measured on sts002_mr with the shipped weights: unet 0.80, fpsnet-cam 0.30, fpsnet-mixed
+# 0.46 (short CPU training, see models/weights/MODEL_CARD.md). A mask of the whole volume scores
 # 0.09 and an empty one 0, so these floors catch a broken pipeline (flipped axes, wrong grid,
 # wrong normalisation), not small changes in quality.
-DICE_FLOOR = {"unet": 0.6, "fpsnet-cam": 0.2, "fpsnet-mixed": 0.15}
+DICE_FLOOR = {"unet": 0.6, "fpsnet-cam": 0.2, "fpsnet-mixed": 0.3}
 
 
 @pytest.mark.parametrize("name", zoo.APP_MODELS)
