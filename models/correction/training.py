@@ -140,8 +140,12 @@ def train(data_dir, out_path, minutes=12.0, seed=0, batch=32, lr=2e-3, per_case=
     batch = max(1, min(batch, n))
     deadline = max(start + minutes * 60, time.time() + 0.3 * minutes * 60)
     best, epoch, history = -1.0, 0, []
-    if init is not None and best_before is not None and old.get("training", {}).get("val_cases") == val_names:
-        best = float(best_before)           # only save if this run beats the weights it started from
+    if init is not None and sets["val"]:
+        # Only save if this run beats the weights it started from, measured on these validation
+        # patches: the recorded figure was measured on patches built from another U-Net's errors.
+        best, base = evaluate(network, sets["val"])
+        log(f"starting weights on these validation patches: patch Dice {best:.4f} "
+            f"(recorded {best_before}; input mask {base:.4f})")
     while time.time() < deadline:
         network.train()
         order = torch.from_numpy(rng.permutation(n))
