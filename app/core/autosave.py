@@ -276,15 +276,21 @@ def restore(recoverable: Recoverable, volume=None, reference=None, on_step=None)
 
     if recoverable.log_path is None:
         raise RecoveryError(f"the autosave in {recoverable.folder} has no interaction log to restore from.")
-    session, header, actions = open_log_session(recoverable.log_path, image=volume or recoverable.image_path,
-                                                reference=reference)
-    start = _load_snapshot(session, recoverable.folder, header, actions, recoverable.log_path)
-    replay(session, actions[start:], recoverable.log_path, on_step=on_step)
-    if actions:
-        session._t_offset = float(actions[-1].get("t", 0.0))
-        session._opened = time.monotonic()
-    session.log = LogWriter(recoverable.log_path)
-    session.autosave = AutosaveWriter(session, recoverable.folder.parent, resume=True)
+    lock = CaseLock(recoverable.folder)       # first: refused at once if another window has the case
+    try:
+        session, header, actions = open_log_session(recoverable.log_path,
+                                                    image=volume or recoverable.image_path,
+                                                    reference=reference)
+        start = _load_snapshot(session, recoverable.folder, header, actions, recoverable.log_path)
+        replay(session, actions[start:], recoverable.log_path, on_step=on_step)
+        if actions:
+            session._t_offset = float(actions[-1].get("t", 0.0))
+            session._opened = time.monotonic()
+        session.log = LogWriter(recoverable.log_path)
+        session.autosave = AutosaveWriter(session, recoverable.folder.parent, resume=True, lock=lock)
+    except BaseException:
+        lock.release()
+        raise
     session.autosave.notify()
     return session
 

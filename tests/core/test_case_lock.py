@@ -94,3 +94,18 @@ def test_released_lock_can_be_taken_again(tmp_path):
     lock.release()
     assert not lock.held
     CaseLock(tmp_path).release()
+
+
+def test_restore_is_refused_while_another_session_holds_the_case(tmp_path):
+    from app.core.autosave import find_recoverable, restore
+
+    volume = read_volume(IMAGE)
+    root = tmp_path / "autosave"
+    live = AnnotationSession(volume, engine=ENGINE, autosave_dir=root)
+    live.click(0, 17, (45, 57), True)
+    assert live.autosave.flush()
+    (item,) = find_recoverable(root)
+    with pytest.raises(CaseInUseError):
+        restore(item)
+    live.close()
+    restore(find_recoverable(root)[0]).close()       # free once the first window is closed
