@@ -43,8 +43,12 @@ def standardise_window(image: np.ndarray, smooth_px: float = 1.0) -> np.ndarray:
     bone next to soft tissue would otherwise shrink tumour-versus-muscle contrast to nothing).
     """
     img = np.asarray(image, dtype=np.float32)
-    residual = img - ndimage.gaussian_filter(img, 1.0)
-    noise = 1.4826 * float(np.median(np.abs(residual - np.median(residual))))
+    # Values near the float32 limit (a corrupt or synthetic image) overflow to inf here; the engines
+    # still return a valid mask on such input (tests/reliability/test_refine_properties.py), so the
+    # warning would only alarm.
+    with np.errstate(over="ignore", invalid="ignore"):
+        residual = img - ndimage.gaussian_filter(img, 1.0)
+        noise = 1.4826 * float(np.median(np.abs(residual - np.median(residual))))
     if noise < 1e-6:
         noise = float(img.std()) * 0.05 or 1.0
     if smooth_px > 0:
