@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from app.core.propagation import propagate as propagate_slice
 from app.core.refine import RefineOptions, RefineRequest, Refiner
 
 MAX_CLICKS = 20
@@ -204,8 +205,6 @@ def run_session_3d(refiner: Refiner, volume: np.ndarray, gt: np.ndarray, start_m
         t = time.perf_counter()
         mask[click.z] = refiner.refine(request).mask
         if propagate and mask[click.z].any():
-            from app.core.propagation import propagate as propagate_slice
-
             locked = frozenset(z for z in per_slice if z != click.z)
             mask = (propagate_slice(volume, mask, click.z, spacing_zyx, locked, prior=prior).label > 0
                     ).astype(np.uint8)

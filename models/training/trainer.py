@@ -134,15 +134,14 @@ def _draw(pools, config, rng, generator, device):
     return (images, labels, tags), n_strong
 
 
-def inherited_split(config: TrainConfig) -> tuple[list[str] | None, set[str] | None]:
-    """(validation cases, strong cases) of the run `config.init` continues, from its sidecar.
+def inherited_split(config: TrainConfig, meta: dict | None) -> tuple[list[str] | None, set[str] | None]:
+    """(validation cases, strong cases) of the run this one continues (`meta`: its sidecar).
 
     A continued run must keep its parent's split: with a new seed the split would change, the new
     validation patients would be ones the parent trained on, and model selection would be
     flattered. Strong cases carry over when the parent used the same strong fraction."""
-    if not config.init:
+    if meta is None:
         return None, None
-    meta = load_checkpoint(config.init, device="cpu").meta
     training = meta.get("training", {})
     val = training.get("validation_cases")
     strong = None
@@ -187,7 +186,8 @@ def train(config: TrainConfig, cases: tuple[list[Case], list[Case]] | None = Non
     device = resolve(config.device)
     t0 = time.monotonic()
 
-    parent_val, parent_strong = inherited_split(config)
+    start = load_checkpoint(config.init, device="cpu") if config.init else None
+    parent_val, parent_strong = inherited_split(config, start.meta if start else None)
     if cases is None:
         train_cases, val_cases = load_dataset(
             config.data_dir, config.input_size, config.val_fraction, config.seed,
@@ -208,8 +208,7 @@ def train(config: TrainConfig, cases: tuple[list[Case], list[Case]] | None = Non
 
     arch, arch_kwargs, network = build_network(config)
     prior = None
-    if config.init:
-        start = load_checkpoint(config.init, device="cpu")
+    if start is not None:
         network.load_state_dict(start.network.state_dict())
         prior = {k: start.meta.get(k) for k in ("mode", "epochs", "strong_fraction", "metrics",
                                                  "weights_sha256", "created")}

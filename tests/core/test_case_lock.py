@@ -25,12 +25,18 @@ def _files(folder: Path) -> set[str]:
     return {p.name for p in folder.rglob("*")} if folder.exists() else set()
 
 
-def test_second_session_on_a_case_is_refused_and_writes_nothing(tmp_path):
+def _open_with_a_click(root: Path):
+    """A session holding the bundled case, with one click autosaved: (volume, session)."""
     volume = read_volume(IMAGE)
+    session = AnnotationSession(volume, engine=ENGINE, autosave_dir=root)
+    session.click(0, 17, (45, 57), True)
+    assert session.autosave.flush()
+    return volume, session
+
+
+def test_second_session_on_a_case_is_refused_and_writes_nothing(tmp_path):
     root = tmp_path / "autosave"
-    first = AnnotationSession(volume, engine=ENGINE, autosave_dir=root)
-    first.click(0, 17, (45, 57), True)
-    assert first.autosave.flush()
+    volume, first = _open_with_a_click(root)
     folder = root / case_key(volume.path)
     before = _files(folder)
     with pytest.raises(CaseInUseError, match="another SegLoop window"):
@@ -99,11 +105,8 @@ def test_released_lock_can_be_taken_again(tmp_path):
 def test_restore_is_refused_while_another_session_holds_the_case(tmp_path):
     from app.core.autosave import find_recoverable, restore
 
-    volume = read_volume(IMAGE)
     root = tmp_path / "autosave"
-    live = AnnotationSession(volume, engine=ENGINE, autosave_dir=root)
-    live.click(0, 17, (45, 57), True)
-    assert live.autosave.flush()
+    _, live = _open_with_a_click(root)
     (item,) = find_recoverable(root)
     with pytest.raises(CaseInUseError):
         restore(item)
