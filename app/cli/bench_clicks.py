@@ -58,6 +58,12 @@ def add_arguments(parser):
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "out" / "clicks.csv"),
                         help="per-slice CSV")
     parser.add_argument("--summary-out", default=None, help="also write the summary table as CSV")
+    parser.add_argument("--patch", type=int, default=None,
+                        help="side of the correction net's input patch in pixels for the "
+                             "correction-net and combined engines (default: its training size)")
+    parser.add_argument("--correction-weights", default=None,
+                        help="correction-net weights for the correction-net and combined engines "
+                             "(default: the shipped models/weights/correction_net.pt)")
 
 
 @dataclass
@@ -79,7 +85,7 @@ def run(args) -> int:
             raise SystemExit(f"error: --start must be init or zero, got {s!r}")
     if args.mode == "2d" and any(e.endswith(PROPAGATE_SUFFIX) for e in engines):
         raise SystemExit(f"error: '{PROPAGATE_SUFFIX}' engines need --mode 3d")
-    refiners = {name: make_refiner(name) for name in engines}
+    refiners = {name: make_refiner(name, args.correction_weights, args.patch) for name in engines}
     from app.core import graphcut
 
     # Start the graph-cut worker before timing anything (its ~0.1-2 s start-up is not a click).
@@ -138,8 +144,9 @@ def run(args) -> int:
 PROPAGATE_SUFFIX = "+propagate"   # 3D mode: propagate the corrected slice after every click
 
 
-def make_refiner(spec: str):
-    """An engine by name; 'geodesic-crf:raster-scan' picks the geodesic solver (for comparing)."""
+def make_refiner(spec: str, correction_weights=None, patch=None):
+    """An engine by name; 'geodesic-crf:raster-scan' picks the geodesic solver (for comparing);
+    correction_weights: another correction-net file for the engines that use the network."""
     from dataclasses import replace
 
     from app.core.refine import get_refiner
@@ -147,6 +154,10 @@ def make_refiner(spec: str):
     spec = spec.removesuffix(PROPAGATE_SUFFIX)
     name, _, method = spec.partition(":")
     refiner = get_refiner(name)
+    if correction_weights is not None and hasattr(refiner, "weights"):
+        refiner.weights = str(correction_weights)
+    if patch is not None and hasattr(refiner, "patch"):
+        refiner.patch = int(patch)
     if method:
         if not hasattr(refiner, "params"):
             raise SystemExit(f"error: engine {name} has no geodesic solver to choose")

@@ -18,9 +18,20 @@ def add_arguments(parser):
     parser.add_argument("--no-unet", action="store_true",
                         help="simulated errors only (skip the shipped U-Net's real errors)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate")
     parser.add_argument("--init", default=None, help="continue from these correction weights")
     parser.add_argument("--patch-cache", default=None,
                         help=".npz to store the prepared patches in, or reuse them from")
+    parser.add_argument("--sessions", action="store_true",
+                        help="iterative training: add patches recorded along robot sessions run "
+                             "with the combined engine and the starting weights, and keep the "
+                             "epoch whose robot sessions on the validation cases score best")
+    parser.add_argument("--session-slices", type=int, default=12,
+                        help="training slices per case for the recorded sessions")
+    parser.add_argument("--val-slices", type=int, default=6,
+                        help="validation slices per case for the session score")
+    parser.add_argument("--session-cache", default=str(REPO / "benchmarks" / "out" / "train_cache"),
+                        help="folder caching the models' proposals on the training volumes")
 
 
 def run(args) -> int:
@@ -29,9 +40,53 @@ def run(args) -> int:
     from models.correction.training import train
 
     torch.set_num_threads(args.threads)
+    log = lambda m: print(m, flush=True)
+    extra, validate, meta = (_session_parts(args, log) if args.sessions else (None, None, None))
     best, _ = train(args.data, args.out, minutes=args.minutes, seed=args.seed,
-                    per_case=args.per_case, use_unet=not args.no_unet, init=args.init,
-                    patch_cache=args.patch_cache,
-                    log=lambda m: print(m, flush=True))
-    print(f"best validation patch Dice {best:.4f}; weights {args.out}")
+                    per_case=args.per_case, use_unet=not args.no_unet, init=args.init, lr=args.lr,
+                    patch_cache=args.patch_cache, extra_train=extra, validate=validate,
+                    extra_meta=meta, log=log)
+    what = "session score (mean Dice over clicks 1-5)" if args.sessions else "patch Dice"
+    print(f"best validation {what} {best:.4f}; weights {args.out}")
     return 0
+
+
+def _session_parts(args, log):
+    """(session patches, validate callable, sidecar notes) for --sessions."""
+    import json
+
+    import numpy as np
+
+    from app.core.correction_sessions import combined_step, session_slices
+    from app.core.refine.correction_net import load_network
+    from models.correction.session_data import session_patches, session_score
+    from models.training.dataset import list_cases, split_patients
+
+    names = [c for c, _, label in list_cases(args.data, "Tr") if label is not None]
+    start_weights = Path(args.init) if args.init else REPO / "models" / "weights" / "correction_net.pt"
+    sidecar = json.loads(start_weights.with_suffix(".json").read_text())
+    val_names = sidecar.get("training", {}).get("val_cases")
+    if not val_names:
+        _, val_names = split_patients(names, 0.15, args.seed)
+    # The starting weights' own validation cases stay held out, so the selection is fair to both.
+    train_names = [n for n in names if n not in set(val_names)]
+    rng = np.random.default_rng(args.seed + 1)
+    items = session_slices(args.data, train_names, rng, args.session_slices,
+                           cache_dir=args.session_cache, log=log)
+    val_items = session_slices(args.data, [n for n in names if n in set(val_names)],
+                               np.random.default_rng(12345), args.val_slices,
+                               cache_dir=args.session_cache, log=log)
+    network, _ = load_network(start_weights)
+    network.eval()
+    extra = session_patches(combined_step(network), items, rng, log=log)
+    log(f"session patches: {0 if extra is None else len(extra[0])} from {len(items)} slices; "
+        f"validation: {len(val_items)} slices")
+
+    def validate(candidate):
+        return session_score(combined_step(candidate), val_items)
+
+    meta = {"session_patches": 0 if extra is None else int(len(extra[0])),
+            "session_weights": str(start_weights), "session_train_slices": len(items),
+            "session_val_slices": len(val_items), "selection": "validation robot sessions, "
+            "combined engine, exact clicker, mean Dice after clicks 1-5"}
+    return extra, validate, meta

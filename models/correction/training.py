@@ -95,11 +95,14 @@ def evaluate(network, arrays, batch=128):
 
 def train(data_dir, out_path, minutes=12.0, seed=0, batch=32, lr=2e-3, per_case=120,
           use_unet=True, widths=(16, 32, 64), bottleneck=64, log=print, init=None,
-          patch_cache=None):
+          patch_cache=None, extra_train=None, validate=None, extra_meta=None):
     """Train within `minutes` (patch preparation included); keep the best validation epoch.
 
     init: a correction_net .pt to continue from (its architecture settings are used).
     patch_cache: .npz where the prepared patches are stored / reused (same data and seed).
+    extra_train: three more arrays of training patches (e.g. session_data.session_patches).
+    validate: callable(network in eval mode) -> {"dice_auc": ...}; when given, the epoch kept is
+    the one with the best validate() score (robot sessions on held-out slices), not patch Dice.
     """
     start = time.time()
     torch.manual_seed(seed)
@@ -135,12 +138,20 @@ def train(data_dir, out_path, minutes=12.0, seed=0, batch=32, lr=2e-3, per_case=
             f"{old.get('metrics', {}).get('val_patch_dice')})")
     opt = torch.optim.Adam(network.parameters(), lr=lr)
     prior_epochs = int(old.get("epochs", 0)) if init is not None else 0
-    img_all, rest_all, tgt_all = (torch.from_numpy(a) for a in sets["train"])
+    arrays = sets["train"]
+    if extra_train is not None:
+        arrays = [np.concatenate([a, b.astype(a.dtype)]) for a, b in zip(arrays, extra_train)]
+        log(f"with {len(extra_train[0])} extra (session) patches: {len(arrays[0])} in all")
+    img_all, rest_all, tgt_all = (torch.from_numpy(a) for a in arrays)
     n = len(img_all)
     batch = max(1, min(batch, n))
     deadline = max(start + minutes * 60, time.time() + 0.3 * minutes * 60)
     best, epoch, history = -1.0, 0, []
-    if init is not None and sets["val"]:
+    if init is not None and validate is not None:
+        network.eval()
+        best = float(validate(network)["dice_auc"])
+        log(f"starting weights: validation session score {best:.4f}")
+    elif init is not None and sets["val"]:
         # Only save if this run beats the weights it started from, measured on these validation
         # patches: the recorded figure was measured on patches built from another U-Net's errors.
         best, base = evaluate(network, sets["val"])
@@ -165,18 +176,30 @@ def train(data_dir, out_path, minutes=12.0, seed=0, batch=32, lr=2e-3, per_case=
                 break
         epoch += 1
         val_dice, base_dice = evaluate(network, sets["val"]) if sets["val"] else (0.0, 0.0)
-        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "val_dice": val_dice})
+        record = {"epoch": epoch, "loss": float(np.mean(losses)), "val_dice": val_dice}
+        score = val_dice
+        if validate is not None:
+            network.eval()
+            sessions = validate(network)
+            record.update({f"val_session_{k}": v for k, v in sessions.items()})
+            score = float(sessions["dice_auc"])
+        history.append(record)
         log(f"epoch {epoch}: loss {np.mean(losses):.4f} val patch Dice {val_dice:.4f} "
-            f"(input mask {base_dice:.4f}) {(time.time() - start) / 60:.1f} min")
-        if val_dice > best:
-            best = val_dice
+            f"(input mask {base_dice:.4f})"
+            + ("" if validate is None else
+               f" sessions: Dice AUC {score:.4f} NoC@90 {record['val_session_noc90']:.2f}")
+            + f" {(time.time() - start) / 60:.1f} min")
+        if score > best:
+            best = score
             meta = {"arch_kwargs": kwargs, "input_size": PATCH, "mode": "correction",
                     "in_channels": 4, "training": {"data": str(data_dir), "train_cases": train_names,
                                                     "val_cases": val_names, "seed": seed,
                                                     "use_unet_errors": bool(use_unet),
-                                                    "patches": n, "batch": batch, "lr": lr},
+                                                    "patches": n, "batch": batch, "lr": lr,
+                                                    **(extra_meta or {})},
                     "epochs": prior_epochs + epoch,
                     "metrics": {"val_patch_dice": val_dice, "val_input_mask_dice": base_dice,
+                                **{k: v for k, v in record.items() if k.startswith("val_session")},
                                 "loss": float(np.mean(losses)),
                                 "minutes": round((time.time() - start) / 60, 2)},
                     "normalisation": {"slice": "CT window -200..300 HU, else slice 0.5/99.5 "

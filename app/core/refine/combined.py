@@ -20,15 +20,17 @@ from app.core.refine.geodesic_crf import GeodesicCRFRefiner, GeodesicParams
 class CombinedRefiner(Refiner):
     name = "combined"
 
-    def __init__(self, params: GeodesicParams | None = None, weights=None):
+    def __init__(self, params: GeodesicParams | None = None, weights=None,
+                 patch: int | None = None):
         # The net's probability is sharper and click-aware: weigh it more than a volume prior.
         self.params = params or GeodesicParams(prior_weight=1.5)
         self.weights = weights
+        self.patch = patch            # None: the size the net was trained on
         self._cut = GeodesicCRFRefiner(self.params)
 
     def _refine(self, request: RefineRequest, checked: CheckedRequest):
         t0 = time.perf_counter()
-        box, prob, _ = network_probability(checked, self.weights)
+        box, prob, _ = network_probability(checked, self.weights, self.patch)
         if request.prior is not None:
             prior = np.array(request.prior, np.float32, copy=True)
         else:

@@ -46,26 +46,30 @@ def load_network(path=None):
         return _CACHE[path]
 
 
-def network_probability(checked: CheckedRequest, path=None):
-    """(box clipped to the slice, probability patch for that box, full unclipped box)."""
+def network_probability(checked: CheckedRequest, path=None, patch: int | None = None):
+    """(box clipped to the slice, probability patch for that box, full unclipped box).
+
+    path: a weights file (default: the shipped one), or a network already in memory (iterative
+    training runs sessions with the weights it is training; the caller puts it in eval mode)."""
     import torch
 
     from models.correction.inputs import (PATCH, crop, normalise_slice, patch_box, slice_range,
                                           stack_inputs)
 
-    network, _ = load_network(path)
+    network = path if isinstance(path, torch.nn.Module) else load_network(path)[0]
+    size = int(patch or PATCH)
     shape = checked.mask.shape
-    box = patch_box(shape, checked.newest, PATCH)
+    box = patch_box(shape, checked.newest, size)
     # Normalise only the patch (with the whole slice's range): the slice may be 512x512.
     y0, y1, x0, x1 = box
     img_patch = normalise_slice(crop(checked.image, box, 0.0), slice_range(checked.image))
-    inside = np.zeros((PATCH, PATCH), np.float32)               # outside the slice: 0, as trained
-    inside[max(0, -y0):min(PATCH, shape[0] - y0), max(0, -x0):min(PATCH, shape[1] - x0)] = 1.0
+    inside = np.zeros((size, size), np.float32)               # outside the slice: 0, as trained
+    inside[max(0, -y0):min(size, shape[0] - y0), max(0, -x0):min(size, shape[1] - x0)] = 1.0
     img_patch *= inside
     near = lambda pts: [(int(p[0]) - y0, int(p[1]) - x0) for p in pts
                         if y0 - 16 <= p[0] < y1 + 16 and x0 - 16 <= p[1] < x1 + 16]
     img, rest = stack_inputs(img_patch, crop(checked.mask, box, 0), near(checked.fg_points),
-                             near(checked.bg_points), (0, PATCH, 0, PATCH))
+                             near(checked.bg_points), (0, size, 0, size))
     # One 64x64 patch: intra-op threads only contend (5 s vs 0.25 s per call measured on the
     # loaded 2-core machine), so run single-threaded and restore the caller's setting.
     threads = torch.get_num_threads()
@@ -99,13 +103,14 @@ def keep_connected_changes(current: np.ndarray, new: np.ndarray, points: np.ndar
 class CorrectionNetRefiner(Refiner):
     name = "correction-net"
 
-    def __init__(self, weights=None, local: bool = True):
+    def __init__(self, weights=None, local: bool = True, patch: int | None = None):
         self.weights = weights
         self.local = local
+        self.patch = patch            # None: the size the net was trained on
 
     def _refine(self, request: RefineRequest, checked: CheckedRequest):
         t0 = time.perf_counter()
-        box, prob, _ = network_probability(checked, self.weights)
+        box, prob, _ = network_probability(checked, self.weights, self.patch)
         y0, y1, x0, x1 = box
         current = checked.mask[y0:y1, x0:x1]
         new = (prob > 0.5).astype(np.uint8)
