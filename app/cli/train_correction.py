@@ -19,6 +19,9 @@ def add_arguments(parser):
                         help="simulated errors only (skip the shipped U-Net's real errors)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate")
+    parser.add_argument("--patch", type=int, default=None,
+                        help="input patch side in pixels (default: --init's, else 64); a "
+                             "multiple of 8")
     parser.add_argument("--init", default=None, help="continue from these correction weights")
     parser.add_argument("--patch-cache", default=None,
                         help=".npz to store the prepared patches in, or reuse them from")
@@ -41,14 +44,30 @@ def run(args) -> int:
 
     torch.set_num_threads(args.threads)
     log = lambda m: print(m, flush=True)
+    args.patch = _patch_size(args)
     extra, validate, meta = (_session_parts(args, log) if args.sessions else (None, None, None))
     best, _ = train(args.data, args.out, minutes=args.minutes, seed=args.seed,
                     per_case=args.per_case, use_unet=not args.no_unet, init=args.init, lr=args.lr,
                     patch_cache=args.patch_cache, extra_train=extra, validate=validate,
-                    extra_meta=meta, log=log)
+                    extra_meta=meta, patch=args.patch, log=log)
     what = "session score (mean Dice over clicks 1-5)" if args.sessions else "patch Dice"
     print(f"best validation {what} {best:.4f}; weights {args.out}")
     return 0
+
+
+def _patch_size(args) -> int:
+    import json
+
+    from models.correction.inputs import PATCH
+
+    if args.patch is not None:
+        if args.patch < 16 or args.patch % 8:
+            raise SystemExit(f"error: --patch must be a multiple of 8 and at least 16, got {args.patch}")
+        return int(args.patch)
+    if args.init:
+        sidecar = json.loads(Path(args.init).with_suffix(".json").read_text())
+        return int(sidecar.get("input_size", PATCH))
+    return PATCH
 
 
 def _session_parts(args, log):
@@ -78,12 +97,14 @@ def _session_parts(args, log):
                                cache_dir=args.session_cache, log=log)
     network, _ = load_network(start_weights)
     network.eval()
-    extra = session_patches(combined_step(network), items, rng, log=log)
+    start_patch = int(sidecar.get("input_size", 64))
+    extra = session_patches(combined_step(network, start_patch), items, rng, log=log,
+                            patch=args.patch)
     log(f"session patches: {0 if extra is None else len(extra[0])} from {len(items)} slices; "
         f"validation: {len(val_items)} slices")
 
     def validate(candidate):
-        return session_score(combined_step(candidate), val_items)
+        return session_score(combined_step(candidate, args.patch), val_items)
 
     meta = {"session_patches": 0 if extra is None else int(len(extra[0])),
             "session_weights": str(start_weights), "session_train_slices": len(items),

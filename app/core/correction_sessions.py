@@ -16,11 +16,12 @@ from models.correction.session_data import SessionSlice
 START_MODELS = ("unet", "fpsnet-cam")     # proposals the sessions start from (plus zero, GT+-)
 
 
-def combined_step(network):
-    """step(image, mask, fg, bg, newest, is_fg, spacing) -> mask, by the `combined` engine."""
+def combined_step(network, patch: int | None = None):
+    """step(image, mask, fg, bg, newest, is_fg, spacing) -> mask, by the `combined` engine (its
+    default settings), the net given `patch`-pixel patches (None: its training size)."""
     from app.core.refine import CombinedRefiner, RefineRequest
 
-    refiner = CombinedRefiner(weights=network)
+    refiner = CombinedRefiner(weights=network, patch=patch)
 
     def step(image, mask, fg, bg, newest, is_fg, spacing):
         request = RefineRequest(image=image, mask=mask.astype(np.uint8), fg_clicks=list(fg),

@@ -67,7 +67,7 @@ def _extra_clicks(gt, mask, box, rng, n):
 
 
 def slice_samples(image: np.ndarray, gt: np.ndarray, rng: np.random.Generator, unet_mask=None,
-                  image_norm=None):
+                  image_norm=None, patch: int = PATCH):
     """[(image (1,P,P), mask+clicks (3,P,P), target (1,P,P))] for one slice."""
     gt = gt.astype(bool)
     norm = normalise_slice(image) if image_norm is None else image_norm
@@ -77,7 +77,7 @@ def slice_samples(image: np.ndarray, gt: np.ndarray, rng: np.random.Generator, u
         if click is None:
             continue
         (cy, cx), is_fg = click
-        box = patch_box(gt.shape, (cy, cx), PATCH)
+        box = patch_box(gt.shape, (cy, cx), patch)
         fg, bg = ([], []) if rng.random() < 0.5 else _extra_clicks(gt, mask, box, rng, 2)
         (fg if is_fg else bg).append((cy, cx))
         img, rest = stack_inputs(norm, mask, fg, bg, box)

@@ -34,7 +34,8 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def record_session(step, item: SessionSlice, start: np.ndarray, rng: np.random.Generator,
-                   max_clicks: int = 10, noisy: bool = False, stop_dice: float = 0.97):
+                   max_clicks: int = 10, noisy: bool = False, stop_dice: float = 0.97,
+                   patch: int = PATCH):
     """[(image (1,P,P), mask+clicks (3,P,P), target (1,P,P))], one per click of the session."""
     gt = item.gt
     norm = normalise_slice(item.image)
@@ -48,7 +49,7 @@ def record_session(step, item: SessionSlice, start: np.ndarray, rng: np.random.G
         (cy, cx), is_fg = click
         clicked[cy, cx] = True
         (fg if is_fg else bg).append((cy, cx))
-        box = patch_box(gt.shape, (cy, cx), PATCH)
+        box = patch_box(gt.shape, (cy, cx), patch)
         img, rest = stack_inputs(norm, mask, fg, bg, box)
         out.append((img, rest, crop(gt.astype(np.float32), box, 0.0)[None]))
         mask = np.asarray(step(item.image, mask, fg, bg, (cy, cx), is_fg, item.spacing)) > 0
@@ -58,7 +59,7 @@ def record_session(step, item: SessionSlice, start: np.ndarray, rng: np.random.G
 
 
 def session_patches(step, items, rng: np.random.Generator, starts_per_slice: int = 2,
-                    max_clicks: int = 10, log=None):
+                    max_clicks: int = 10, log=None, patch: int = PATCH):
     """Patches from sessions on every slice: `starts_per_slice` of its starts drawn at random,
     each with the exact or the noisy clicker (even odds). Returns three float16 arrays."""
     samples = []
@@ -66,7 +67,7 @@ def session_patches(step, items, rng: np.random.Generator, starts_per_slice: int
         names = sorted(item.starts)
         for name in rng.permutation(names)[:starts_per_slice]:
             samples.extend(record_session(step, item, item.starts[name], rng, max_clicks,
-                                          noisy=bool(rng.random() < 0.5)))
+                                          noisy=bool(rng.random() < 0.5), patch=patch))
         if log is not None and (i + 1) % 50 == 0:
             log(f"sessions: {i + 1}/{len(items)} slices, {len(samples)} patches")
     if not samples:

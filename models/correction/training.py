@@ -29,7 +29,7 @@ def unet_masks(volume: np.ndarray, z0: int, z1: int, model):
 
 
 def build_patches(data_dir, seed=0, per_case=120, use_unet=True, log=print, val_fraction=0.15,
-                  budget_s=None):
+                  budget_s=None, patch=PATCH):
     """Patches from the cases in random order, until every case is done or budget_s runs out."""
     start = time.time()
     rng = np.random.default_rng(seed)
@@ -63,7 +63,8 @@ def build_patches(data_dir, seed=0, per_case=120, use_unet=True, log=print, val_
         part = "val" if name in val_names else "train"
         for z in chosen:
             um = None if pred is None else pred[z - z0]
-            sets[part].extend(slice_samples(volume[z], label[z], rng, um, normalise_slice(volume[z])))
+            sets[part].extend(slice_samples(volume[z], label[z], rng, um, normalise_slice(volume[z]),
+                                            patch))
         log(f"{name}: {len(chosen)} slices, {len(sets['train'])} train / {len(sets['val'])} val")
     return ({k: [np.stack([s[i] for s in v]).astype(np.float16) for i in range(3)] if v else None
              for k, v in sets.items()}, train_names, val_names)
@@ -95,12 +96,13 @@ def evaluate(network, arrays, batch=128):
 
 def train(data_dir, out_path, minutes=12.0, seed=0, batch=32, lr=2e-3, per_case=120,
           use_unet=True, widths=(16, 32, 64), bottleneck=64, log=print, init=None,
-          patch_cache=None, extra_train=None, validate=None, extra_meta=None):
+          patch_cache=None, extra_train=None, validate=None, extra_meta=None, patch=PATCH):
     """Train within `minutes` (patch preparation included); keep the best validation epoch.
 
     init: a correction_net .pt to continue from (its architecture settings are used).
     patch_cache: .npz where the prepared patches are stored / reused (same data and seed).
     extra_train: three more arrays of training patches (e.g. session_data.session_patches).
+    patch: side of the square input patch (the engine uses the size a file was trained at).
     validate: callable(network in eval mode) -> {"dice_auc": ...}; when given, the epoch kept is
     the one with the best validate() score (robot sessions on held-out slices), not patch Dice.
     """
@@ -109,13 +111,16 @@ def train(data_dir, out_path, minutes=12.0, seed=0, batch=32, lr=2e-3, per_case=
     rng = np.random.default_rng(seed)
     if patch_cache is not None and Path(patch_cache).exists():
         stored = np.load(patch_cache, allow_pickle=False)
+        if stored["train0"].shape[-1] != patch:
+            raise ValueError(f"{patch_cache} holds {stored['train0'].shape[-1]}-pixel patches, "
+                             f"not {patch}: give another --patch-cache")
         sets = {"train": [stored[f"train{i}"] for i in range(3)],
                 "val": [stored[f"val{i}"] for i in range(3)] if "val0" in stored else None}
         train_names = [str(n) for n in stored["train_names"]]
         val_names = [str(n) for n in stored["val_names"]]
     else:
         sets, train_names, val_names = build_patches(data_dir, seed, per_case, use_unet, log,
-                                                     budget_s=0.45 * minutes * 60)
+                                                     budget_s=0.45 * minutes * 60, patch=patch)
         if patch_cache is not None:
             arrays = {f"train{i}": a for i, a in enumerate(sets["train"])}
             if sets["val"]:
@@ -191,7 +196,7 @@ def train(data_dir, out_path, minutes=12.0, seed=0, batch=32, lr=2e-3, per_case=
             + f" {(time.time() - start) / 60:.1f} min")
         if score > best:
             best = score
-            meta = {"arch_kwargs": kwargs, "input_size": PATCH, "mode": "correction",
+            meta = {"arch_kwargs": kwargs, "input_size": int(patch), "mode": "correction",
                     "in_channels": 4, "training": {"data": str(data_dir), "train_cases": train_names,
                                                     "val_cases": val_names, "seed": seed,
                                                     "use_unet_errors": bool(use_unet),

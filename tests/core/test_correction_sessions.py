@@ -85,3 +85,19 @@ def test_training_adds_session_patches_and_keeps_the_validators_best_epoch(datas
     assert meta["metrics"]["val_session_dice_auc"] == 0.30 and meta["epochs"] == 1
     assert meta["training"]["session_patches"] == 7
     assert meta["training"]["patches"] > len(extra[0])       # base patches + session patches
+
+
+def test_a_net_trained_on_other_patches_is_run_at_its_own_size(dataset, tmp_path):
+    from app.core.refine import CorrectionNetRefiner, RefineRequest
+
+    out = tmp_path / "corr32.pt"
+    train(dataset, out, minutes=0.01, per_case=8, use_unet=False, widths=(8, 16, 16),
+          bottleneck=16, log=lambda m: None, patch=32)
+    assert json.loads(out.with_suffix(".json").read_text())["input_size"] == 32
+    image = np.random.default_rng(0).normal(100, 5, (96, 96)).astype(np.float32)
+    request = RefineRequest(image=image, mask=np.zeros((96, 96), np.uint8), fg_clicks=[(48, 48)],
+                            newest=(48, 48), newest_is_fg=True)
+    y0, y1, x0, x1 = CorrectionNetRefiner(weights=str(out)).refine(request).region
+    assert (y1 - y0, x1 - x0) == (32, 32)
+    y0, y1, x0, x1 = CorrectionNetRefiner(weights=str(out), patch=48).refine(request).region
+    assert (y1 - y0, x1 - x0) == (48, 48)

@@ -54,3 +54,20 @@ def test_background_click_at_the_slice_corner(engine):
     result = get_refiner(engine).refine(request)
     assert result.mask[1, 1] == 0
     assert result.mask[30:66, 30:66].sum() >= 0.95 * truth[30:66, 30:66].sum()
+
+
+
+def test_a_prior_the_click_contradicts_is_discounted_by_how_wrong_it_was():
+    from app.core.refine.combined import discounted_prior
+
+    prior = np.array([[0.98, 0.9], [0.1, 0.5]], np.float32)
+    # background click where the prior said 0.98: trust 2 x 0.02, nearly neutral everywhere
+    out = discounted_prior(prior, (0, 0), False)
+    np.testing.assert_allclose(out, 0.5 + (prior - 0.5) * 0.04, atol=1e-6)
+    # background click where it said 0.1 (agreed): unchanged
+    np.testing.assert_array_equal(discounted_prior(prior, (1, 0), False), prior)
+    # foreground click on the 0.5 pixel: half agreement is full trust
+    np.testing.assert_array_equal(discounted_prior(prior, (1, 1), True), prior)
+    # foreground click where it said 0.1: trust 0.2
+    np.testing.assert_allclose(discounted_prior(prior, (1, 0), True), 0.5 + (prior - 0.5) * 0.2,
+                               atol=1e-6)

@@ -11,21 +11,37 @@ import time
 from dataclasses import replace
 
 import numpy as np
+from scipy import ndimage
 
 from app.core.refine.base import CheckedRequest, Refiner, RefineRequest
-from app.core.refine.correction_net import network_probability
+from app.core.refine.correction_net import keep_connected_changes, network_probability
 from app.core.refine.geodesic_crf import GeodesicCRFRefiner, GeodesicParams
+
+
+def discounted_prior(prior: np.ndarray, point, is_fg: bool) -> np.ndarray:
+    """The volume prior shrunk towards 0.5 by how much it agreed with the click at its pixel.
+
+    A click that contradicts the prior where it lands says the prior is wrong around it (a blob
+    the U-Net is sure of, but the user is not); a prior that agreed (>= 0.5 on the click's side)
+    is kept as it is."""
+    v = float(prior[tuple(point)])
+    trust = min(1.0, 2.0 * (v if is_fg else 1.0 - v))
+    if trust >= 1.0:
+        return prior
+    return (0.5 + (prior - 0.5) * trust).astype(np.float32)
 
 
 class CombinedRefiner(Refiner):
     name = "combined"
 
     def __init__(self, params: GeodesicParams | None = None, weights=None,
-                 patch: int | None = None):
+                 patch: int | None = None, prior_trust: bool = False, net_zone: str = "none"):
         # The net's probability is sharper and click-aware: weigh it more than a volume prior.
         self.params = params or GeodesicParams(prior_weight=1.5)
         self.weights = weights
         self.patch = patch            # None: the size the net was trained on
+        self.prior_trust = prior_trust
+        self.net_zone = net_zone      # "none", "connected" (its edit touching the click), "patch"
         self._cut = GeodesicCRFRefiner(self.params)
 
     def _refine(self, request: RefineRequest, checked: CheckedRequest):
@@ -33,12 +49,22 @@ class CombinedRefiner(Refiner):
         box, prob, _ = network_probability(checked, self.weights, self.patch)
         if request.prior is not None:
             prior = np.array(request.prior, np.float32, copy=True)
+            if self.prior_trust:
+                prior = discounted_prior(prior, checked.newest, checked.newest_is_fg)
         else:
             prior = np.full(checked.mask.shape, 0.5, np.float32)
         y0, y1, x0, x1 = box
         prior[y0:y1, x0:x1] = prob
+        extra = None
+        if self.net_zone != "none":
+            current = checked.mask[y0:y1, x0:x1]
+            new = (prob > 0.5).astype(np.uint8)
+            if self.net_zone == "connected":
+                new = keep_connected_changes(current, new, checked.newest_points - np.array([y0, x0]))
+            extra = np.zeros(checked.mask.shape, bool)
+            extra[y0:y1, x0:x1] = ndimage.binary_dilation(new != current, iterations=1)
         t1 = time.perf_counter()
         self._cut.params = self.params
-        mask, region, timings = self._cut._refine(replace(request, prior=prior), checked)
+        mask, region, timings = self._cut.cut(replace(request, prior=prior), checked, extra)
         timings = dict(timings, network=t1 - t0)
         return mask, region, timings

@@ -56,8 +56,12 @@ def network_probability(checked: CheckedRequest, path=None, patch: int | None = 
     from models.correction.inputs import (PATCH, crop, normalise_slice, patch_box, slice_range,
                                           stack_inputs)
 
-    network = path if isinstance(path, torch.nn.Module) else load_network(path)[0]
-    size = int(patch or PATCH)
+    if isinstance(path, torch.nn.Module):
+        network, trained_at = path, PATCH
+    else:
+        network, sidecar = load_network(path)
+        trained_at = sidecar.get("input_size", PATCH)
+    size = int(patch or trained_at)
     shape = checked.mask.shape
     box = patch_box(shape, checked.newest, size)
     # Normalise only the patch (with the whole slice's range): the slice may be 512x512.
