@@ -2,8 +2,11 @@
 
 The network sees the click and the local shape; the graph cut adds hard seed constraints, image
 edges and geodesic locality (geodesic_crf's window, free zone and tidy-up). Inside the network's
-64x64 patch its probability replaces the network prior of the request; outside, the request's
-prior (if any) is kept, and with none the prior is neutral (0.5).
+patch (the size it was trained at) its probability replaces the network prior of the request;
+outside, the request's prior (if any) is kept, discounted by how much it disagreed with the click
+where it landed (prior_trust; chosen on the development cases, benchmarks/clicks_dev.py), and with
+none the prior is neutral (0.5). net_zone lets the net's own edit widen the cut's free zone: an
+ablation that did not help there (BENCHMARKS.md section 3), off by default.
 """
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ class CombinedRefiner(Refiner):
     name = "combined"
 
     def __init__(self, params: GeodesicParams | None = None, weights=None,
-                 patch: int | None = None, prior_trust: bool = False, net_zone: str = "none"):
+                 patch: int | None = None, prior_trust: bool = True, net_zone: str = "none"):
         # The net's probability is sharper and click-aware: weigh it more than a volume prior.
         self.params = params or GeodesicParams(prior_weight=1.5)
         self.weights = weights

@@ -1,0 +1,101 @@
+"""Engine variants compared on the development set, never on the test set.
+
+The development set is the validation cases the shipped U-Net and correction net were selected on
+(imagesTr/labelsTr, listed in models/weights/unet.json): choices about the default engine are made
+here, and benchmarks/clicks.py then reports the chosen engine once on imagesTs.
+
+    .venv/bin/python benchmarks/clicks_dev.py --variants base,trust --starts init,zero \
+        --weights models/weights/correction_net.pt --out benchmarks/out/clicks_dev.csv
+
+Same robot, slices (largest + every k-th foreground slice) and metrics as bench-clicks (2D, exact
+clicker); a summary table on stdout and one row per slice and variant in --out.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.cli import bench_clicks as bench  # noqa: E402
+from app.core.refine import CombinedRefiner, GeodesicParams  # noqa: E402
+
+
+def variants(weights):
+    """name -> engine factory. `base` is `combined` with the net alone deciding inside its patch."""
+    return {
+        "base": lambda: CombinedRefiner(weights=weights, prior_trust=False),
+        "trust": lambda: CombinedRefiner(weights=weights, prior_trust=True),
+        "trust-pw3": lambda: CombinedRefiner(GeodesicParams(prior_weight=3.0), weights=weights,
+                                             prior_trust=True),
+        "trust-netzone": lambda: CombinedRefiner(weights=weights, prior_trust=True,
+                                                 net_zone="connected"),
+        "trust-netpatch": lambda: CombinedRefiner(weights=weights, prior_trust=True,
+                                                  net_zone="patch"),
+        "trust-p96": lambda: CombinedRefiner(weights=weights, prior_trust=True, patch=96),
+    }
+
+
+def development_cases() -> list[str]:
+    meta = json.loads((ROOT / "models" / "weights" / "unet.json").read_text(encoding="utf-8"))
+    return list(meta["training"]["validation_cases"])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(ROOT / ".." / "shared" / "data" / "bench"))
+    parser.add_argument("--weights", default=None, help="correction-net file (default: shipped)")
+    parser.add_argument("--variants", default="base,trust")
+    parser.add_argument("--starts", default="init,zero")
+    parser.add_argument("--every-k", type=int, default=4)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "clicks_dev.csv"))
+    args = parser.parse_args(argv)
+    table = variants(args.weights)
+    names = [n.strip() for n in args.variants.split(",") if n.strip()]
+    unknown = [n for n in names if n not in table]
+    if unknown:
+        parser.error(f"unknown variants {unknown}; choose from {sorted(table)}")
+    starts = [s.strip() for s in args.starts.split(",") if s.strip()]
+    engines = {n: table[n]() for n in names}
+    cache = argparse.Namespace(init_dir=None, model=None,
+                               init_cache=str(ROOT / "benchmarks" / "out" / "init_cache"))
+    combos = {(n, s): bench.Combination(n, s, "exact") for n in names for s in starts}
+    data = Path(args.data)
+    print(bench.machine_line())
+    cases = development_cases()
+    print(f"development cases (imagesTr): {', '.join(cases)}")
+    for case in cases:
+        volume, label = bench.load_case(data / "imagesTr" / f"{case}_0000.nii.gz",
+                                        data / "labelsTr" / f"{case}.nii.gz")
+        spacing = (volume.spacing[1], volume.spacing[0])
+        masks = {s: bench.initial_masks(s, case, volume, cache) for s in starts}
+        for z in bench.evaluation_slices(label, args.every_k):
+            for (name, start), combo in combos.items():
+                mask, prior = masks[start]
+                row, secs = bench.run_one(engines[name], volume.array[z], label[z], mask[z],
+                                          None if prior is None else prior[z], spacing, "exact",
+                                          seed=z, max_clicks=20, full=False)
+                row.update(case=case, slice=z, engine=name, start=start, clicker="exact",
+                           mode="2d")
+                combo.rows.append(row)
+                combo.seconds.extend(secs)
+        print(f"  {case}: done", flush=True)
+    summary = [bench.summarise(combo, 20) for combo in combos.values()]
+    bench.print_table(summary)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=bench.ROW_FIELDS)
+        writer.writeheader()
+        for combo in combos.values():
+            writer.writerows(combo.rows)
+    print(f"per-slice rows: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
