@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import SimpleITK as sitk
+
+from tests.msd_folder import write_msd_case
 
 REPO = Path(__file__).resolve().parents[1]
 COLUMNS = ["case", "slice", "engine", "start", "clicker", "noc85", "noc90", "dice_0", "dice_1",
@@ -20,17 +21,13 @@ COLUMNS = ["case", "slice", "engine", "start", "clicker", "noc85", "noc90", "dic
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("bench")
-    (root / "imagesTs").mkdir()
-    (root / "labelsTs").mkdir()
     rng = np.random.default_rng(1)
     yy, xx = np.mgrid[:64, :64]
     label = np.zeros((4, 64, 64), np.uint8)
     for z in (1, 2):
         label[z] = (yy - 30) ** 2 + (xx - 34) ** 2 <= 14 ** 2
     image = rng.normal(100, 6, label.shape).astype(np.float32) + 120 * label
-    for array, path in ((image, root / "imagesTs" / "sts001_mr_0000.nii.gz"),
-                        (label, root / "labelsTs" / "sts001_mr.nii.gz")):
-        sitk.WriteImage(sitk.GetImageFromArray(array), str(path))
+    write_msd_case(root, "Ts", "sts001_mr", image, label)
     return root
 
 

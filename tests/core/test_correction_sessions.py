@@ -12,6 +12,7 @@ from app.core.correction_sessions import combined_step, session_slices
 from app.core.refine.correction_net import load_network
 from models.correction.session_data import session_patches
 from models.correction.training import train
+from tests.msd_folder import write_msd_case
 
 CASES = ["sts001_mr", "sts002_mr", "sts003_ct", "btp01_pre"]
 
@@ -19,8 +20,6 @@ CASES = ["sts001_mr", "sts002_mr", "sts003_ct", "btp01_pre"]
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("msd")
-    (root / "imagesTr").mkdir()
-    (root / "labelsTr").mkdir()
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[:72, :80]
     for i, case in enumerate(CASES):
@@ -28,11 +27,7 @@ def dataset(tmp_path_factory):
         for z in (1, 2, 3):
             label[z] = (yy - 36) ** 2 + (xx - 40 - i) ** 2 <= (12 + z) ** 2
         image = rng.normal(100, 8, label.shape).astype(np.float32) + 90 * label
-        for array, path in ((image, root / "imagesTr" / f"{case}_0000.nii.gz"),
-                            (label, root / "labelsTr" / f"{case}.nii.gz")):
-            itk = sitk.GetImageFromArray(array)
-            itk.SetSpacing((0.8, 0.6, 3.0))                 # x, y, z
-            sitk.WriteImage(itk, str(path))
+        write_msd_case(root, "Tr", case, image, label, spacing=(0.8, 0.6, 3.0))   # x, y, z
     return root
 
 

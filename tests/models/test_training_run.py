@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import pytest
-import SimpleITK as sitk
 
 from models.checkpoint import load_checkpoint
 from models.training.trainer import TrainConfig, train
+from tests.msd_folder import write_msd_case
 
 CASES = [f"sts{i:03d}_mr" for i in range(1, 8)] + ["btp01_pre", "btp01_post", "btp02_pre", "btp03_pre"]
 
@@ -17,8 +17,6 @@ CASES = [f"sts{i:03d}_mr" for i in range(1, 8)] + ["btp01_pre", "btp01_post", "b
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("msd")
-    (root / "imagesTr").mkdir()
-    (root / "labelsTr").mkdir()
     rng = np.random.default_rng(0)
     for i, case in enumerate(CASES):
         image = rng.normal(100, 10, (6, 32, 32)).astype(np.float32)
@@ -26,9 +24,7 @@ def dataset(tmp_path_factory):
         cy, cx = 10 + i % 10, 12 + (3 * i) % 8
         label[1:5, cy:cy + 8, cx:cx + 8] = 1
         image[label > 0] += 80
-        for array, path in ((image, root / "imagesTr" / f"{case}_0000.nii.gz"),
-                            (label, root / "labelsTr" / f"{case}.nii.gz")):
-            sitk.WriteImage(sitk.GetImageFromArray(array), str(path))
+        write_msd_case(root, "Tr", case, image, label)
     return root
 
 
