@@ -2,8 +2,10 @@
 
 Runs app/cli/bench_clicks.py with all engines on the same slices, both clickers, from an empty
 mask and (when a model or --init-dir is available) from the model's initial mask; prints the
-table, writes per-slice rows to benchmarks/out/clicks_rows.csv (git-ignored) and the summary to
-benchmarks/results/clicks.csv (committed). --mode 3d runs the 3D robot (it picks the slice too).
+table, writes per-slice rows to benchmarks/out/clicks_rows.csv and the summary to
+benchmarks/out/clicks_summary.csv (both git-ignored: a partial or exploratory run must not overwrite
+the committed benchmarks/results/clicks.csv, which joins the summaries BENCHMARKS.md reports).
+--mode 3d runs the 3D robot (it picks the slice too).
 
     python benchmarks/clicks.py --data ../shared/data/bench [--every-k 8] [--start zero,init]
     python benchmarks/clicks.py --jobs 2          # engines split over 2 processes, one per core
@@ -34,7 +36,7 @@ def _parser():
     parser.set_defaults(data=str(ROOT / ".." / "shared" / "data" / "bench"), engine=ENGINES,
                         start="zero,init", clicker="exact,noisy",
                         out=str(ROOT / "benchmarks" / "out" / "clicks_rows.csv"),
-                        summary_out=str(ROOT / "benchmarks" / "results" / "clicks.csv"))
+                        summary_out=str(ROOT / "benchmarks" / "out" / "clicks_summary.csv"))
     return parser, bench_clicks
 
 
