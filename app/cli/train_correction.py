@@ -33,6 +33,8 @@ def add_arguments(parser):
                         help="training slices per case for the recorded sessions")
     parser.add_argument("--val-slices", type=int, default=6,
                         help="validation slices per case for the session score")
+    parser.add_argument("--synthetic-val", type=int, default=12,
+                        help="clear synthetic disks added to the validation sessions (0: none)")
     parser.add_argument("--session-cache", default=str(REPO / "benchmarks" / "out" / "train_cache"),
                         help="folder caching the models' proposals on the training volumes")
 
@@ -78,7 +80,8 @@ def _session_parts(args, log):
 
     from app.core.correction_sessions import combined_step, session_slices
     from app.core.refine.correction_net import load_network
-    from models.correction.session_data import session_patches, session_score
+    from models.correction.session_data import (session_patches, session_score,
+                                                synthetic_slices)
     from models.training.dataset import list_cases, split_patients
 
     names = [c for c, _, label in list_cases(args.data, "Tr") if label is not None]
@@ -95,6 +98,9 @@ def _session_parts(args, log):
     val_items = session_slices(args.data, [n for n in names if n in set(val_names)],
                                np.random.default_rng(12345), args.val_slices,
                                cache_dir=args.session_cache, log=log)
+    # Clear synthetic objects in the score too: iteration 3 of session 4 improved the benchmark
+    # while its first click on such objects got much worse (model card).
+    val_items += synthetic_slices(np.random.default_rng(54321), args.synthetic_val)
     network, _ = load_network(start_weights)
     network.eval()
     start_patch = int(sidecar.get("input_size", 64))

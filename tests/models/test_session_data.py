@@ -97,3 +97,27 @@ def test_session_patches_stack_as_float16_arrays():
     arrays = session_patches(idle_step, [item, item], np.random.default_rng(0), max_clicks=3)
     assert [a.dtype for a in arrays] == [np.float16] * 3
     assert len(arrays[0]) == 6 and arrays[1].shape[1:] == (3, PATCH, PATCH)
+
+
+def test_synthetic_validation_slices_tell_a_grabbing_engine_from_a_timid_one():
+    from models.correction.session_data import synthetic_slices
+
+    items = synthetic_slices(np.random.default_rng(0), count=6)
+    assert len(items) == 6 and all(set(i.starts) == {"zero"} for i in items)
+    assert {bool(i.image[i.gt].mean() > i.image[~i.gt].mean()) for i in items} == {True, False}
+
+    def timid(image, mask, fg, bg, newest, is_fg, spacing):   # takes only the clicked pixels
+        out = mask.copy()
+        for y, x in fg:
+            out[y, x] = True
+        for y, x in bg:
+            out[y, x] = False
+        return out
+
+    assert session_score(perfect_step_for(items), items)["dice_auc"] == 1.0
+    assert session_score(timid, items)["dice_auc"] < 0.2
+
+
+def perfect_step_for(items):
+    by_id = {id(i.image): i.gt for i in items}
+    return lambda image, mask, fg, bg, newest, is_fg, spacing: by_id[id(image)].copy()
