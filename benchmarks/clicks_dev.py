@@ -32,10 +32,6 @@ def variants(weights):
         "trust": lambda: CombinedRefiner(weights=weights, prior_trust=True),
         "trust-pw3": lambda: CombinedRefiner(GeodesicParams(prior_weight=3.0), weights=weights,
                                              prior_trust=True),
-        "trust-netzone": lambda: CombinedRefiner(weights=weights, prior_trust=True,
-                                                 net_zone="connected"),
-        "trust-netpatch": lambda: CombinedRefiner(weights=weights, prior_trust=True,
-                                                  net_zone="patch"),
         "trust-p96": lambda: CombinedRefiner(weights=weights, prior_trust=True, patch=96),
     }
 

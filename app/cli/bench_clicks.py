@@ -218,19 +218,10 @@ def initial_masks(start: str, case: str, volume, args):
         from models import zoo
 
         model = zoo.DEFAULT_MODEL
-    cache = Path(args.init_cache) / model / f"{case}.npz" if args.init_cache else None
-    if cache is not None and cache.exists():
-        stored = np.load(cache)
-        if stored["mask"].shape == volume.shape:
-            return stored["mask"] > 0, stored["prob"].astype(np.float32)
-    from app.core.segmentation import segment_volume
+    from app.core.segmentation import cached_proposal
 
-    result = segment_volume(volume, model)
-    mask, prob = result.label.array > 0, np.asarray(result.prob, np.float32)
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(cache, mask=mask.astype(np.uint8), prob=prob.astype(np.float16))
-    return mask, prob
+    cache = Path(args.init_cache) / model / f"{case}.npz" if args.init_cache else None
+    return cached_proposal(volume, model, cache)
 
 
 def evaluation_slices(label, every_k):

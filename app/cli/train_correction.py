@@ -58,8 +58,6 @@ def run(args) -> int:
 
 
 def _patch_size(args) -> int:
-    import json
-
     from models.correction.inputs import PATCH
 
     if args.patch is not None:
@@ -67,50 +65,42 @@ def _patch_size(args) -> int:
             raise SystemExit(f"error: --patch must be a multiple of 8 and at least 16, got {args.patch}")
         return int(args.patch)
     if args.init:
-        sidecar = json.loads(Path(args.init).with_suffix(".json").read_text())
-        return int(sidecar.get("input_size", PATCH))
+        from models.checkpoint import read_sidecar
+
+        return int(read_sidecar(Path(args.init)).get("input_size", PATCH))
     return PATCH
 
 
 def _session_parts(args, log):
     """(session patches, validate callable, sidecar notes) for --sessions."""
-    import json
-
     import numpy as np
 
-    from app.core.correction_sessions import combined_step, session_slices
+    from app.core.correction_sessions import (combined_engine, session_patches, session_score,
+                                              session_slices, synthetic_slices)
     from app.core.refine.correction_net import load_network
-    from models.correction.session_data import (session_patches, session_score,
-                                                synthetic_slices)
     from models.training.dataset import list_cases, split_patients
 
     names = [c for c, _, label in list_cases(args.data, "Tr") if label is not None]
     start_weights = Path(args.init) if args.init else REPO / "models" / "weights" / "correction_net.pt"
-    sidecar = json.loads(start_weights.with_suffix(".json").read_text())
-    val_names = sidecar.get("training", {}).get("val_cases")
-    if not val_names:
-        _, val_names = split_patients(names, 0.15, args.seed)
+    network, sidecar = load_network(start_weights)
+    val_names = set(sidecar.get("training", {}).get("val_cases") or
+                    split_patients(names, 0.15, args.seed)[1])
     # The starting weights' own validation cases stay held out, so the selection is fair to both.
-    train_names = [n for n in names if n not in set(val_names)]
     rng = np.random.default_rng(args.seed + 1)
-    items = session_slices(args.data, train_names, rng, args.session_slices,
-                           cache_dir=args.session_cache, log=log)
-    val_items = session_slices(args.data, [n for n in names if n in set(val_names)],
+    items = session_slices(args.data, [n for n in names if n not in val_names], rng,
+                           args.session_slices, cache_dir=args.session_cache, log=log)
+    val_items = session_slices(args.data, [n for n in names if n in val_names],
                                np.random.default_rng(12345), args.val_slices,
                                cache_dir=args.session_cache, log=log)
     # Clear synthetic objects in the score too: iteration 3 of session 4 improved the benchmark
     # while its first click on such objects got much worse (model card).
     val_items += synthetic_slices(np.random.default_rng(54321), args.synthetic_val)
-    network, _ = load_network(start_weights)
-    network.eval()
-    start_patch = int(sidecar.get("input_size", 64))
-    extra = session_patches(combined_step(network, start_patch), items, rng, log=log,
-                            patch=args.patch)
+    extra = session_patches(combined_engine(network), items, rng, log=log, patch=args.patch)
     log(f"session patches: {0 if extra is None else len(extra[0])} from {len(items)} slices; "
         f"validation: {len(val_items)} slices")
 
     def validate(candidate):
-        return session_score(combined_step(candidate, args.patch), val_items)
+        return session_score(combined_engine(candidate), val_items)
 
     meta = {"session_patches": 0 if extra is None else int(len(extra[0])),
             "session_weights": str(start_weights), "session_train_slices": len(items),

@@ -91,11 +91,14 @@ class SessionResult:
 def run_session(refiner: Refiner, image: np.ndarray, gt: np.ndarray, start_mask: np.ndarray,
                 prior: np.ndarray | None = None, spacing=(1.0, 1.0), mode: str = "exact",
                 seed: int = 0, max_clicks: int = MAX_CLICKS, stop_at: float | None = 0.90,
-                min_clicks: int = max(DICE_AT), options: RefineOptions | None = None) -> SessionResult:
+                min_clicks: int = max(DICE_AT), options: RefineOptions | None = None,
+                on_click=None) -> SessionResult:
     """One robot session on one slice.
 
     stop_at: stop once Dice >= stop_at and at least min_clicks clicks were made (every reported
     metric is then known; later clicks only cost time). None runs all max_clicks.
+    on_click(mask, fg_clicks, bg_clicks, click): called with the state the engine is about to be
+    given (iterative training records it).
     """
     rng = np.random.default_rng(seed)
     gt = np.asarray(gt, bool)
@@ -114,6 +117,8 @@ def run_session(refiner: Refiner, image: np.ndarray, gt: np.ndarray, start_mask:
             break
         clicked[click.y, click.x] = True
         (fg_clicks if click.foreground else bg_clicks).append((click.y, click.x))
+        if on_click is not None:
+            on_click(mask, fg_clicks, bg_clicks, click)
         request = RefineRequest(image=image, mask=mask, fg_clicks=list(fg_clicks),
                                 bg_clicks=list(bg_clicks), newest=(click.y, click.x),
                                 newest_is_fg=click.foreground, prior=prior, spacing=spacing,

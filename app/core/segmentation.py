@@ -111,6 +111,24 @@ def segment_volume(volume: Volume, model_name: str, device=None,
     return run_job(segment_volume_job(volume, model_name, device, cancel, cleanup))
 
 
+def cached_proposal(volume: Volume, model_name: str, cache=None) -> tuple[np.ndarray, np.ndarray]:
+    """(mask bool, probability float32) of a model's proposal for a whole volume, read from or
+    written to the .npz `cache` (benchmarks and training runs reuse them across runs)."""
+    from pathlib import Path
+
+    cache = Path(cache) if cache is not None else None
+    if cache is not None and cache.exists():
+        stored = np.load(cache)
+        if "prob" in stored and stored["mask"].shape == volume.shape:
+            return stored["mask"] > 0, stored["prob"].astype(np.float32)
+    result = segment_volume(volume, model_name)
+    mask, prob = result.label.array > 0, np.asarray(result.prob, np.float32)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(cache, mask=mask.astype(np.uint8), prob=prob.astype(np.float16))
+    return mask, prob
+
+
 def mask_from_prob(prob: np.ndarray, cleanup: str = "largest") -> np.ndarray:
     mask = np.asarray(prob) >= 0.5
     if cleanup == "largest":

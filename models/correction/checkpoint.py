@@ -39,4 +39,5 @@ def load_correction(path=DEFAULT_WEIGHTS):
                                  for k, v in state.items()})
     except RuntimeError:
         raise ModelFileError(f"{path.name} does not fit the correction network.") from None
+    network.input_size = int(meta.get("input_size", network.input_size))
     return network.eval(), meta

@@ -15,29 +15,18 @@ from scipy import ndimage
 from models.correction.inputs import PATCH, crop, normalise_slice, patch_box, stack_inputs
 
 
-def robot_click(gt: np.ndarray, mask: np.ndarray, clicked: np.ndarray | None = None, rng=None):
-    """((y, x), is_fg) as the benchmark's robot clicks (app/core/robot_user.py, same rule): the
-    EDT maximum of the larger error (foreground on a tie), pixels already `clicked` excluded; with
-    rng, a random pixel of the inner half of that error component (the noisy clicker).
-    None when there is no error left."""
+def robot_click(gt: np.ndarray, mask: np.ndarray):
+    """((y, x), is_fg) at the EDT maximum of the larger error, or None when there is none: the
+    first click of app/core/robot_user.py's robot (which the session training uses itself)."""
     best = None
     for region, is_fg in ((gt & ~mask, True), (mask & ~gt, False)):
         if not region.any():
             continue
         dist = ndimage.distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1]
-        if clicked is not None:
-            dist[clicked] = 0.0
         peak = np.unravel_index(int(np.argmax(dist)), dist.shape)
-        if dist[peak] > 0 and (best is None or dist[peak] > best[0]):
-            best = (float(dist[peak]), peak, is_fg, dist)
-    if best is None:
-        return None
-    _, peak, is_fg, dist = best
-    if rng is not None:
-        labels, _ = ndimage.label(dist > 0)
-        inner = np.argwhere((labels == labels[peak]) & (dist >= 0.5 * dist[peak]))
-        peak = inner[int(rng.integers(len(inner)))]
-    return (int(peak[0]), int(peak[1])), is_fg
+        if best is None or dist[peak] > best[0]:
+            best = (float(dist[peak]), (int(peak[0]), int(peak[1])), is_fg)
+    return None if best is None else (best[1], best[2])
 
 
 def simulated_masks(gt: np.ndarray, rng: np.random.Generator, unet_mask=None):

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from models.correction.inputs import PATCH
+
 ARCHITECTURE = "correction2d"
 
 
@@ -62,6 +64,7 @@ class CorrectionNet(nn.Module):
         super().__init__()
         widths = tuple(int(w) for w in widths)
         self.divisor = 2 ** len(widths)
+        self.input_size = PATCH          # the patch side it is trained at (set from the sidecar)
         self.image_encoder = Encoder(image_channels, widths)
         self.mask_encoder = Encoder(mask_channels, widths)
         self.pool = nn.MaxPool2d(2)

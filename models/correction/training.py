@@ -101,7 +101,7 @@ def train(data_dir, out_path, minutes=12.0, seed=0, batch=32, lr=2e-3, per_case=
 
     init: a correction_net .pt to continue from (its architecture settings are used).
     patch_cache: .npz where the prepared patches are stored / reused (same data and seed).
-    extra_train: three more arrays of training patches (e.g. session_data.session_patches).
+    extra_train: three more arrays of training patches (app/core/correction_sessions.session_patches).
     patch: side of the square input patch (the engine uses the size a file was trained at).
     validate: callable(network in eval mode) -> {"dice_auc": ...}; when given, the epoch kept is
     the one with the best validate() score (robot sessions on held-out slices), not patch Dice.
@@ -141,6 +141,7 @@ def train(data_dir, out_path, minutes=12.0, seed=0, batch=32, lr=2e-3, per_case=
         best_before = old.get("metrics", {}).get("val_patch_dice")
         log(f"continuing from {init} (validation patch Dice "
             f"{old.get('metrics', {}).get('val_patch_dice')})")
+    network.input_size = int(patch)
     opt = torch.optim.Adam(network.parameters(), lr=lr)
     prior_epochs = int(old.get("epochs", 0)) if init is not None else 0
     arrays = sets["train"]

@@ -72,21 +72,3 @@ def test_a_prior_the_click_contradicts_is_discounted_by_how_wrong_it_was():
     np.testing.assert_allclose(discounted_prior(prior, (1, 0), True), 0.5 + (prior - 0.5) * 0.2,
                                atol=1e-6)
 
-
-@pytest.mark.parametrize("zone", ["connected", "patch"])
-def test_the_net_zone_ablation_keeps_the_engine_contract(zone):
-    """benchmarks/clicks_dev.py's net-zone variants: seeds honoured, nothing outside the region."""
-    from app.core.refine import CombinedRefiner
-
-    image, truth = scene(2)
-    mask = truth.copy()
-    mask[30:48, 30:66] = False
-    request = RefineRequest(image=image, mask=mask.astype(np.uint8), fg_clicks=[(38, 48)],
-                            bg_clicks=[(70, 20)], newest=(38, 48), newest_is_fg=True)
-    result = CombinedRefiner(net_zone=zone).refine(request)
-    assert result.mask[38, 48] == 1 and result.mask[70, 20] == 0
-    y0, y1, x0, x1 = result.region
-    outside = np.ones(mask.shape, bool)
-    outside[y0:y1, x0:x1] = False
-    assert np.array_equal(result.mask[outside], mask[outside].astype(np.uint8))
-    assert dice(result.mask.astype(bool), truth) > dice(mask, truth)

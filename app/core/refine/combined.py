@@ -5,8 +5,7 @@ edges and geodesic locality (geodesic_crf's window, free zone and tidy-up). Insi
 patch (the size it was trained at) its probability replaces the network prior of the request;
 outside, the request's prior (if any) is kept, discounted by how much it disagreed with the click
 where it landed (prior_trust; chosen on the development cases, benchmarks/clicks_dev.py), and with
-none the prior is neutral (0.5). net_zone lets the net's own edit widen the cut's free zone: an
-ablation that did not help there (BENCHMARKS.md section 3), off by default.
+none the prior is neutral (0.5).
 """
 from __future__ import annotations
 
@@ -14,10 +13,9 @@ import time
 from dataclasses import replace
 
 import numpy as np
-from scipy import ndimage
 
 from app.core.refine.base import CheckedRequest, Refiner, RefineRequest
-from app.core.refine.correction_net import keep_connected_changes, network_probability
+from app.core.refine.correction_net import network_probability
 from app.core.refine.geodesic_crf import GeodesicCRFRefiner, GeodesicParams
 
 
@@ -38,13 +36,12 @@ class CombinedRefiner(Refiner):
     name = "combined"
 
     def __init__(self, params: GeodesicParams | None = None, weights=None,
-                 patch: int | None = None, prior_trust: bool = True, net_zone: str = "none"):
+                 patch: int | None = None, prior_trust: bool = True):
         # The net's probability is sharper and click-aware: weigh it more than a volume prior.
         self.params = params or GeodesicParams(prior_weight=1.5)
         self.weights = weights
         self.patch = patch            # None: the size the net was trained on
         self.prior_trust = prior_trust
-        self.net_zone = net_zone      # "none", "connected" (its edit touching the click), "patch"
         self._cut = GeodesicCRFRefiner(self.params)
 
     def _refine(self, request: RefineRequest, checked: CheckedRequest):
@@ -58,16 +55,8 @@ class CombinedRefiner(Refiner):
             prior = np.full(checked.mask.shape, 0.5, np.float32)
         y0, y1, x0, x1 = box
         prior[y0:y1, x0:x1] = prob
-        extra = None
-        if self.net_zone != "none":
-            current = checked.mask[y0:y1, x0:x1]
-            new = (prob > 0.5).astype(np.uint8)
-            if self.net_zone == "connected":
-                new = keep_connected_changes(current, new, checked.newest_points - np.array([y0, x0]))
-            extra = np.zeros(checked.mask.shape, bool)
-            extra[y0:y1, x0:x1] = ndimage.binary_dilation(new != current, iterations=1)
         t1 = time.perf_counter()
         self._cut.params = self.params
-        mask, region, timings = self._cut.cut(replace(request, prior=prior), checked, extra)
+        mask, region, timings = self._cut._refine(replace(request, prior=prior), checked)
         timings = dict(timings, network=t1 - t0)
         return mask, region, timings

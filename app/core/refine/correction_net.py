@@ -50,18 +50,15 @@ def network_probability(checked: CheckedRequest, path=None, patch: int | None = 
     """(box clipped to the slice, probability patch for that box, full unclipped box).
 
     path: a weights file (default: the shipped one), or a network already in memory (iterative
-    training runs sessions with the weights it is training; the caller puts it in eval mode)."""
+    training runs sessions with the weights it is training; the caller puts it in eval mode).
+    patch: the input side in pixels; None: the size the network was trained at (its input_size)."""
     import torch
 
     from models.correction.inputs import (PATCH, crop, normalise_slice, patch_box, slice_range,
                                           stack_inputs)
 
-    if isinstance(path, torch.nn.Module):
-        network, trained_at = path, PATCH
-    else:
-        network, sidecar = load_network(path)
-        trained_at = sidecar.get("input_size", PATCH)
-    size = int(patch or trained_at)
+    network = path if isinstance(path, torch.nn.Module) else load_network(path)[0]
+    size = int(patch or getattr(network, "input_size", PATCH))
     shape = checked.mask.shape
     box = patch_box(shape, checked.newest, size)
     # Normalise only the patch (with the whole slice's range): the slice may be 512x512.

@@ -94,20 +94,9 @@ class GeodesicCRFRefiner(Refiner):
         self.params = params or GeodesicParams()
 
     def _refine(self, request: RefineRequest, checked: CheckedRequest):
-        return self.cut(request, checked)
-
-    def cut(self, request: RefineRequest, checked: CheckedRequest, extra_zone=None):
-        """The refinement; extra_zone (bool, whole slice): more pixels the newest click may change
-        besides its geodesic free zone (combined passes the correction net's edit), the window
-        grown to hold them."""
         p = self.params
         t0 = time.perf_counter()
         box, reach_mm = choose_window(checked, request.options)
-        if extra_zone is not None and extra_zone.any():
-            ys, xs = np.nonzero(extra_zone)
-            h, w = checked.mask.shape
-            box = (max(0, min(box[0], int(ys.min()) - 2)), min(h, max(box[1], int(ys.max()) + 3)),
-                   max(0, min(box[2], int(xs.min()) - 2)), min(w, max(box[3], int(xs.max()) + 3)))
         y0, y1, x0, x1 = box
         img, fg, bg, d_fg, d_bg = seed_evidence(checked, box, p, reach_mm)
         t1 = time.perf_counter()
@@ -121,8 +110,6 @@ class GeodesicCRFRefiner(Refiner):
         prob = 1.0 / (1.0 + np.exp(-logit))
 
         zone = free_zone(checked, box, d_fg if checked.newest_is_fg else d_bg, p.zone * p.tau)
-        if extra_zone is not None:
-            zone |= extra_zone[y0:y1, x0:x1]
         frozen = ~zone | frame_ring(box, checked.mask.shape)
         hard_fg = fg | (frozen & (current > 0))
         hard_bg = (bg | (frozen & (current == 0))) & ~hard_fg
