@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from app.cli import bench_clicks as bench  # noqa: E402
 from app.core.refine import CombinedRefiner, GeodesicParams  # noqa: E402
+from app.core.refine.correction_net import CorrectionNetRefiner  # noqa: E402
 
 
 def variants(weights):
@@ -33,6 +34,11 @@ def variants(weights):
         "trust-pw3": lambda: CombinedRefiner(GeodesicParams(prior_weight=3.0), weights=weights,
                                              prior_trust=True),
         "trust-p96": lambda: CombinedRefiner(weights=weights, prior_trust=True, patch=96),
+        "zoom2": lambda: CombinedRefiner(weights=weights, prior_trust=True, max_zoom=2.0),
+        "zoom3": lambda: CombinedRefiner(weights=weights, prior_trust=True, max_zoom=3.0),
+        "net": lambda: CorrectionNetRefiner(weights=weights),
+        "net-zoom2": lambda: CorrectionNetRefiner(weights=weights, max_zoom=2.0),
+        "net-zoom3": lambda: CorrectionNetRefiner(weights=weights, max_zoom=3.0),
     }
 
 

@@ -22,6 +22,9 @@ def add_arguments(parser):
     parser.add_argument("--patch", type=int, default=None,
                         help="input patch side in pixels (default: --init's, else 64); a "
                              "multiple of 8")
+    parser.add_argument("--max-zoom", type=float, default=None,
+                        help="the patch may widen up to this factor to hold a large object "
+                             "(shrunk to the input size); default: --init's, else 1")
     parser.add_argument("--init", default=None, help="continue from these correction weights")
     parser.add_argument("--patch-cache", default=None,
                         help=".npz to store the prepared patches in, or reuse them from")
@@ -47,11 +50,12 @@ def run(args) -> int:
     torch.set_num_threads(args.threads)
     log = lambda m: print(m, flush=True)
     args.patch = _patch_size(args)
+    args.max_zoom = _max_zoom(args)
     extra, validate, meta = (_session_parts(args, log) if args.sessions else (None, None, None))
     best, _ = train(args.data, args.out, minutes=args.minutes, seed=args.seed,
                     per_case=args.per_case, use_unet=not args.no_unet, init=args.init, lr=args.lr,
                     patch_cache=args.patch_cache, extra_train=extra, validate=validate,
-                    extra_meta=meta, patch=args.patch, log=log)
+                    extra_meta=meta, patch=args.patch, max_zoom=args.max_zoom, log=log)
     what = "session score (mean Dice over clicks 1-5)" if args.sessions else "patch Dice"
     print(f"best validation {what} {best:.4f}; weights {args.out}")
     return 0
@@ -71,6 +75,18 @@ def _patch_size(args) -> int:
     return PATCH
 
 
+def _max_zoom(args) -> float:
+    if args.max_zoom is not None:
+        if not 1.0 <= args.max_zoom <= 8.0:
+            raise SystemExit(f"error: --max-zoom must be between 1 and 8, got {args.max_zoom}")
+        return float(args.max_zoom)
+    if args.init:
+        from models.checkpoint import read_sidecar
+
+        return float(read_sidecar(Path(args.init)).get("max_zoom", 1.0))
+    return 1.0
+
+
 def _session_parts(args, log):
     """(session patches, validate callable, sidecar notes) for --sessions."""
     import numpy as np
@@ -83,6 +99,8 @@ def _session_parts(args, log):
     names = [c for c, _, label in list_cases(args.data, "Tr") if label is not None]
     start_weights = Path(args.init) if args.init else REPO / "models" / "weights" / "correction_net.pt"
     network, sidecar = load_network(start_weights)
+    # The sessions run at the zoom being trained, so they pass through the states it will meet.
+    network.max_zoom = args.max_zoom
     val_names = set(sidecar.get("training", {}).get("val_cases") or
                     split_patients(names, 0.15, args.seed)[1])
     # The starting weights' own validation cases stay held out, so the selection is fair to both.
@@ -95,7 +113,8 @@ def _session_parts(args, log):
     # Clear synthetic objects in the score too: iteration 3 of session 4 improved the benchmark
     # while its first click on such objects got much worse (model card).
     val_items += synthetic_slices(np.random.default_rng(54321), args.synthetic_val)
-    extra = session_patches(combined_engine(network), items, rng, log=log, patch=args.patch)
+    extra = session_patches(combined_engine(network), items, rng, log=log, patch=args.patch,
+                            max_zoom=args.max_zoom)
     log(f"session patches: {0 if extra is None else len(extra[0])} from {len(items)} slices; "
         f"validation: {len(val_items)} slices")
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from app.core.robot_user import dice, run_session
-from models.correction.inputs import PATCH, crop, normalise_slice, patch_box, stack_inputs
+from models.correction.data import box_sample
+from models.correction.inputs import PATCH, normalise_slice, patch_box, zoom_side
 
 START_MODELS = ("unet", "fpsnet-cam")     # proposals the sessions start from (plus zero, GT+-)
 
@@ -93,16 +94,15 @@ def synthetic_slices(rng: np.random.Generator, count: int = 12, size: int = 96):
 
 def record_session(refiner, item: SessionSlice, start: np.ndarray, seed: int,
                    max_clicks: int = 10, noisy: bool = False, stop_dice: float = 0.97,
-                   patch: int = PATCH):
+                   patch: int = PATCH, max_zoom: float = 1.0):
     """[(image (1,P,P), mask+clicks (3,P,P), target (1,P,P))], one per click of the session."""
     norm = normalise_slice(item.image)
-    target = item.gt.astype(np.float32)
     out = []
 
     def keep(mask, fg, bg, click):
-        box = patch_box(item.gt.shape, (click.y, click.x), patch)
-        img, rest = stack_inputs(norm, mask, fg, bg, box)
-        out.append((img, rest, crop(target, box, 0.0)[None]))
+        centre = (click.y, click.x)
+        box = patch_box(item.gt.shape, centre, zoom_side(mask, centre, patch, max_zoom))
+        out.append(box_sample(norm, mask, item.gt, fg, bg, box, patch))
 
     run_session(refiner, item.image, item.gt, start, spacing=item.spacing,
                 mode="noisy" if noisy else "exact", seed=seed, max_clicks=max_clicks,
@@ -111,7 +111,7 @@ def record_session(refiner, item: SessionSlice, start: np.ndarray, seed: int,
 
 
 def session_patches(refiner, items, rng: np.random.Generator, starts_per_slice: int = 2,
-                    max_clicks: int = 10, log=None, patch: int = PATCH):
+                    max_clicks: int = 10, log=None, patch: int = PATCH, max_zoom: float = 1.0):
     """Patches from sessions on every slice: `starts_per_slice` of its starts drawn at random,
     each with the exact or the noisy clicker (even odds). Returns three float16 arrays."""
     samples = []
@@ -119,7 +119,8 @@ def session_patches(refiner, items, rng: np.random.Generator, starts_per_slice: 
         for name in rng.permutation(sorted(item.starts))[:starts_per_slice]:
             samples.extend(record_session(refiner, item, item.starts[name],
                                           int(rng.integers(2 ** 31)), max_clicks,
-                                          noisy=bool(rng.random() < 0.5), patch=patch))
+                                          noisy=bool(rng.random() < 0.5), patch=patch,
+                                          max_zoom=max_zoom))
         if log is not None and (i + 1) % 50 == 0:
             log(f"sessions: {i + 1}/{len(items)} slices, {len(samples)} patches")
     if not samples:

@@ -40,4 +40,5 @@ def load_correction(path=DEFAULT_WEIGHTS):
     except RuntimeError:
         raise ModelFileError(f"{path.name} does not fit the correction network.") from None
     network.input_size = int(meta.get("input_size", network.input_size))
+    network.max_zoom = float(meta.get("max_zoom", 1.0))      # files from before zooming: none
     return network.eval(), meta

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from models.correction.inputs import PATCH, crop, normalise_slice, patch_box, stack_inputs
+from models.correction.inputs import (PATCH, crop, normalise_slice, patch_box, shrink, zoom_side,
+                                      zoomed_inputs)
 
 
 def robot_click(gt: np.ndarray, mask: np.ndarray):
@@ -56,7 +57,7 @@ def _extra_clicks(gt, mask, box, rng, n):
 
 
 def slice_samples(image: np.ndarray, gt: np.ndarray, rng: np.random.Generator, unet_mask=None,
-                  image_norm=None, patch: int = PATCH):
+                  image_norm=None, patch: int = PATCH, max_zoom: float = 1.0):
     """[(image (1,P,P), mask+clicks (3,P,P), target (1,P,P))] for one slice."""
     gt = gt.astype(bool)
     norm = normalise_slice(image) if image_norm is None else image_norm
@@ -66,10 +67,15 @@ def slice_samples(image: np.ndarray, gt: np.ndarray, rng: np.random.Generator, u
         if click is None:
             continue
         (cy, cx), is_fg = click
-        box = patch_box(gt.shape, (cy, cx), patch)
+        box = patch_box(gt.shape, (cy, cx), zoom_side(mask, (cy, cx), patch, max_zoom))
         fg, bg = ([], []) if rng.random() < 0.5 else _extra_clicks(gt, mask, box, rng, 2)
         (fg if is_fg else bg).append((cy, cx))
-        img, rest = stack_inputs(norm, mask, fg, bg, box)
-        target = crop(gt.astype(np.float32), box, 0.0)[None]
-        out.append((img, rest, target))
+        out.append(box_sample(norm, mask, gt, fg, bg, box, patch))
     return out
+
+
+def box_sample(norm: np.ndarray, mask: np.ndarray, gt: np.ndarray, fg, bg, box, patch: int = PATCH):
+    """(image, mask+clicks, target) for a box of any side, shrunk to the network's input."""
+    img, rest = zoomed_inputs(crop(norm, box, 0.0), crop(mask, box, 0), fg, bg, box, patch)
+    target = shrink(crop(gt.astype(np.float32), box, 0.0), patch, binary=True)[None]
+    return img, rest, target

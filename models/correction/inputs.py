@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 
 PATCH = 64                 # patch side in pixels, centred on the newest click
 CLICK_SIGMA = 3.0          # px, width of a click's Gaussian in the click channels
@@ -66,3 +67,66 @@ def stack_inputs(image_norm: np.ndarray, mask: np.ndarray, fg, bg, box):
     img = crop(image_norm.astype(np.float32), box, 0.0)[None]
     msk = crop(mask.astype(np.float32), box, 0.0)[None]
     return img, np.concatenate([msk, click_maps(fg, bg, box)], axis=0)
+
+
+def zoom_side(mask: np.ndarray, centre, size: int = PATCH, max_zoom: float = 1.0) -> int:
+    """Side (slice pixels) of the square the network sees around `centre`: `size` when the
+    labelled pieces reaching into the plain patch fit in it, else wide enough to hold them (plus
+    8 px), at most max_zoom x size. A click on a large object then sees all of it, not a piece
+    whose frame would show as straight edges in the label. Training and the engine both use it."""
+    cap = int(round(size * max_zoom))
+    if cap <= size:
+        return size
+    cy, cx = int(centre[0]), int(centre[1])
+    h, w = mask.shape
+    y0, y1 = max(cy - cap // 2, 0), min(cy + cap // 2, h)
+    x0, x1 = max(cx - cap // 2, 0), min(cx + cap // 2, w)
+    labels, n = ndimage.label(mask[y0:y1, x0:x1] > 0)
+    if n == 0:
+        return size
+    r = size // 2
+    near = labels[max(cy - r, y0) - y0:min(cy + r, y1) - y0, max(cx - r, x0) - x0:min(cx + r, x1) - x0]
+    ids = np.unique(near[near > 0])
+    if len(ids) == 0:
+        return size
+    ys, xs = np.nonzero(np.isin(labels, ids))
+    half = max(abs(int(ys.min()) + y0 - cy), abs(int(ys.max()) + y0 - cy),
+               abs(int(xs.min()) + x0 - cx), abs(int(xs.max()) + x0 - cx)) + 8
+    return int(min(max(2 * half, size), cap))
+
+
+def shrink(patch: np.ndarray, size: int, binary: bool = False) -> np.ndarray:
+    """A side x side patch scaled to size x size (area average; >= 0.5 for a binary mask)."""
+    if patch.shape[-1] == size:
+        return patch
+    import cv2
+
+    out = cv2.resize(np.asarray(patch, np.float32), (size, size), interpolation=cv2.INTER_AREA)
+    return (out >= 0.5).astype(patch.dtype) if binary else out.astype(np.float32)
+
+
+def grow(prob: np.ndarray, side: int) -> np.ndarray:
+    """The network's size x size output scaled back to the side x side box it saw."""
+    if prob.shape[-1] == side:
+        return prob
+    import cv2
+
+    return cv2.resize(np.asarray(prob, np.float32), (side, side), interpolation=cv2.INTER_LINEAR)
+
+
+def zoomed_inputs(image_box: np.ndarray, mask_box: np.ndarray, fg, bg, box, size: int = PATCH):
+    """(image (1,S,S), mask+clicks (3,S,S)) for a box of any side, shrunk to the input size S.
+
+    image_box / mask_box: the box's normalised image (0 outside the slice) and label; fg / bg:
+    click points in slice coordinates (those near the box count, as in stack_inputs)."""
+    y0, y1, x0, x1 = box
+    side = y1 - y0
+    scale = size / side
+    margin = 16 / scale
+
+    def inside(points):
+        return [((float(p[0]) - y0 + 0.5) * scale - 0.5, (float(p[1]) - x0 + 0.5) * scale - 0.5)
+                for p in points if y0 - margin <= p[0] < y1 + margin and x0 - margin <= p[1] < x1 + margin]
+
+    return stack_inputs(shrink(image_box, size), shrink(mask_box, size, binary=True),
+                        inside(fg), inside(bg), (0, size, 0, size))

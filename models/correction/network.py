@@ -65,6 +65,7 @@ class CorrectionNet(nn.Module):
         widths = tuple(int(w) for w in widths)
         self.divisor = 2 ** len(widths)
         self.input_size = PATCH          # the patch side it is trained at (set from the sidecar)
+        self.max_zoom = 1.0              # how far it may zoom out around a click (inputs.zoom_side)
         self.image_encoder = Encoder(image_channels, widths)
         self.mask_encoder = Encoder(mask_channels, widths)
         self.pool = nn.MaxPool2d(2)

@@ -29,7 +29,7 @@ def unet_masks(volume: np.ndarray, z0: int, z1: int, model):
 
 
 def build_patches(data_dir, seed=0, per_case=120, use_unet=True, log=print, val_fraction=0.15,
-                  budget_s=None, patch=PATCH):
+                  budget_s=None, patch=PATCH, max_zoom=1.0):
     """Patches from the cases in random order, until every case is done or budget_s runs out."""
     start = time.time()
     rng = np.random.default_rng(seed)
@@ -64,7 +64,7 @@ def build_patches(data_dir, seed=0, per_case=120, use_unet=True, log=print, val_
         for z in chosen:
             um = None if pred is None else pred[z - z0]
             sets[part].extend(slice_samples(volume[z], label[z], rng, um, normalise_slice(volume[z]),
-                                            patch))
+                                            patch, max_zoom))
         log(f"{name}: {len(chosen)} slices, {len(sets['train'])} train / {len(sets['val'])} val")
     return ({k: [np.stack([s[i] for s in v]).astype(np.float16) for i in range(3)] if v else None
              for k, v in sets.items()}, train_names, val_names)
@@ -96,13 +96,15 @@ def evaluate(network, arrays, batch=128):
 
 def train(data_dir, out_path, minutes=12.0, seed=0, batch=32, lr=2e-3, per_case=120,
           use_unet=True, widths=(16, 32, 64), bottleneck=64, log=print, init=None,
-          patch_cache=None, extra_train=None, validate=None, extra_meta=None, patch=PATCH):
+          patch_cache=None, extra_train=None, validate=None, extra_meta=None, patch=PATCH,
+          max_zoom=1.0):
     """Train within `minutes` (patch preparation included); keep the best validation epoch.
 
     init: a correction_net .pt to continue from (its architecture settings are used).
     patch_cache: .npz where the prepared patches are stored / reused (same data and seed).
     extra_train: three more arrays of training patches (app/core/correction_sessions.session_patches).
     patch: side of the square input patch (the engine uses the size a file was trained at).
+    max_zoom: how far the patch may widen around a large object (inputs.zoom_side), recorded too.
     validate: callable(network in eval mode) -> {"dice_auc": ...}; when given, the epoch kept is
     the one with the best validate() score (robot sessions on held-out slices), not patch Dice.
     """
@@ -114,18 +116,22 @@ def train(data_dir, out_path, minutes=12.0, seed=0, batch=32, lr=2e-3, per_case=
         if stored["train0"].shape[-1] != patch:
             raise ValueError(f"{patch_cache} holds {stored['train0'].shape[-1]}-pixel patches, "
                              f"not {patch}: give another --patch-cache")
+        if (float(stored["max_zoom"]) if "max_zoom" in stored else 1.0) != max_zoom:
+            raise ValueError(f"{patch_cache} was built for another --max-zoom: give another "
+                             "--patch-cache")
         sets = {"train": [stored[f"train{i}"] for i in range(3)],
                 "val": [stored[f"val{i}"] for i in range(3)] if "val0" in stored else None}
         train_names = [str(n) for n in stored["train_names"]]
         val_names = [str(n) for n in stored["val_names"]]
     else:
         sets, train_names, val_names = build_patches(data_dir, seed, per_case, use_unet, log,
-                                                     budget_s=0.45 * minutes * 60, patch=patch)
+                                                     budget_s=0.45 * minutes * 60, patch=patch,
+                                                     max_zoom=max_zoom)
         if patch_cache is not None:
             arrays = {f"train{i}": a for i, a in enumerate(sets["train"])}
             if sets["val"]:
                 arrays.update({f"val{i}": a for i, a in enumerate(sets["val"])})
-            np.savez(patch_cache, train_names=np.array(train_names),
+            np.savez(patch_cache, train_names=np.array(train_names), max_zoom=np.array(max_zoom),
                      val_names=np.array(val_names), **arrays)
     prep_minutes = (time.time() - start) / 60
     log(f"patches ready in {prep_minutes:.1f} min: {len(sets['train'][0])} train, "
@@ -142,6 +148,7 @@ def train(data_dir, out_path, minutes=12.0, seed=0, batch=32, lr=2e-3, per_case=
         log(f"continuing from {init} (validation patch Dice "
             f"{old.get('metrics', {}).get('val_patch_dice')})")
     network.input_size = int(patch)
+    network.max_zoom = float(max_zoom)
     opt = torch.optim.Adam(network.parameters(), lr=lr)
     prior_epochs = int(old.get("epochs", 0)) if init is not None else 0
     arrays = sets["train"]
@@ -197,7 +204,8 @@ def train(data_dir, out_path, minutes=12.0, seed=0, batch=32, lr=2e-3, per_case=
             + f" {(time.time() - start) / 60:.1f} min")
         if score > best:
             best = score
-            meta = {"arch_kwargs": kwargs, "input_size": int(patch), "mode": "correction",
+            meta = {"arch_kwargs": kwargs, "input_size": int(patch), "max_zoom": float(max_zoom),
+                    "mode": "correction",
                     "in_channels": 4, "training": {"data": str(data_dir), "train_cases": train_names,
                                                     "val_cases": val_names, "seed": seed,
                                                     "use_unet_errors": bool(use_unet),

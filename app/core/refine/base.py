@@ -270,6 +270,11 @@ def choose_window(checked: CheckedRequest, options: RefineOptions):
     return window_box(checked.mask.shape, pts, (half_mm / sy, half_mm / sx)), reach_mm
 
 
+def widest_side(checked: CheckedRequest, options: RefineOptions) -> int:
+    """Side in pixels of the widest window the options allow (2 x window_max_mm, finer axis)."""
+    return int(2 * options.window_max_mm / min(checked.spacing))
+
+
 def frame_ring(box, shape) -> np.ndarray:
     """Bool mask (box-sized) of the box's outermost pixels that are not on the image border."""
     y0, y1, x0, x1 = box

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from app.core.refine.base import CheckedRequest, Refiner, RefineRequest
+from app.core.refine.base import CheckedRequest, Refiner, RefineRequest, widest_side
 from app.core.refine.correction_net import network_probability
 from app.core.refine.geodesic_crf import GeodesicCRFRefiner, GeodesicParams
 
@@ -36,17 +36,19 @@ class CombinedRefiner(Refiner):
     name = "combined"
 
     def __init__(self, params: GeodesicParams | None = None, weights=None,
-                 patch: int | None = None, prior_trust: bool = True):
+                 patch: int | None = None, prior_trust: bool = True, max_zoom: float | None = None):
         # The net's probability is sharper and click-aware: weigh it more than a volume prior.
         self.params = params or GeodesicParams(prior_weight=1.5)
         self.weights = weights
         self.patch = patch            # None: the size the net was trained on
         self.prior_trust = prior_trust
+        self.max_zoom = max_zoom      # None: the zoom the net was trained with
         self._cut = GeodesicCRFRefiner(self.params)
 
     def _refine(self, request: RefineRequest, checked: CheckedRequest):
         t0 = time.perf_counter()
-        box, prob, _ = network_probability(checked, self.weights, self.patch)
+        box, prob, _ = network_probability(checked, self.weights, self.patch, self.max_zoom,
+                                           widest_side(checked, request.options))
         if request.prior is not None:
             prior = np.array(request.prior, np.float32, copy=True)
             if self.prior_trust:

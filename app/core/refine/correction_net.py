@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from app.core.refine.base import CheckedRequest, Refiner, RefineRequest
+from app.core.refine.base import CheckedRequest, Refiner, RefineRequest, widest_side
 
 _LOCK = threading.Lock()
 _CACHE: dict[str, tuple] = {}
@@ -46,31 +46,37 @@ def load_network(path=None):
         return _CACHE[path]
 
 
-def network_probability(checked: CheckedRequest, path=None, patch: int | None = None):
+def network_probability(checked: CheckedRequest, path=None, patch: int | None = None,
+                        max_zoom: float | None = None, max_side: int | None = None):
     """(box clipped to the slice, probability patch for that box, full unclipped box).
 
     path: a weights file (default: the shipped one), or a network already in memory (iterative
     training runs sessions with the weights it is training; the caller puts it in eval mode).
-    patch: the input side in pixels; None: the size the network was trained at (its input_size)."""
+    patch: the input side in pixels; None: the size the network was trained at (its input_size).
+    max_zoom: the network may see up to max_zoom x patch slice pixels around the click, shrunk to
+    its input (inputs.zoom_side) and its output grown back; None: the zoom it was trained with.
+    max_side: never wider than this (the largest window the refine options allow)."""
     import torch
 
-    from models.correction.inputs import (PATCH, crop, normalise_slice, patch_box, slice_range,
-                                          stack_inputs)
+    from models.correction.inputs import (crop, grow, normalise_slice, patch_box, slice_range,
+                                          zoom_side, zoomed_inputs)
 
     network = path if isinstance(path, torch.nn.Module) else load_network(path)[0]
-    size = int(patch or getattr(network, "input_size", PATCH))
+    size = int(patch or network.input_size)
+    zoom = float(network.max_zoom if max_zoom is None else max_zoom)
     shape = checked.mask.shape
-    box = patch_box(shape, checked.newest, size)
-    # Normalise only the patch (with the whole slice's range): the slice may be 512x512.
+    side = zoom_side(checked.mask, checked.newest, size, zoom)
+    if max_side is not None:
+        side = max(size, min(side, int(max_side)))
+    box = patch_box(shape, checked.newest, side)
+    # Normalise only the box (with the whole slice's range): the slice may be 512x512.
     y0, y1, x0, x1 = box
-    img_patch = normalise_slice(crop(checked.image, box, 0.0), slice_range(checked.image))
-    inside = np.zeros((size, size), np.float32)               # outside the slice: 0, as trained
-    inside[max(0, -y0):min(size, shape[0] - y0), max(0, -x0):min(size, shape[1] - x0)] = 1.0
-    img_patch *= inside
-    near = lambda pts: [(int(p[0]) - y0, int(p[1]) - x0) for p in pts
-                        if y0 - 16 <= p[0] < y1 + 16 and x0 - 16 <= p[1] < x1 + 16]
-    img, rest = stack_inputs(img_patch, crop(checked.mask, box, 0), near(checked.fg_points),
-                             near(checked.bg_points), (0, size, 0, size))
+    img_box = normalise_slice(crop(checked.image, box, 0.0), slice_range(checked.image))
+    inside = np.zeros((side, side), np.float32)               # outside the slice: 0, as trained
+    inside[max(0, -y0):min(side, shape[0] - y0), max(0, -x0):min(side, shape[1] - x0)] = 1.0
+    img_box *= inside
+    img, rest = zoomed_inputs(img_box, crop(checked.mask, box, 0), checked.fg_points,
+                              checked.bg_points, box, size)
     # One 64x64 patch: intra-op threads only contend (5 s vs 0.25 s per call measured on the
     # loaded 2-core machine), so run single-threaded and restore the caller's setting.
     threads = torch.get_num_threads()
@@ -80,7 +86,7 @@ def network_probability(checked: CheckedRequest, path=None, patch: int | None = 
             logits = network(torch.from_numpy(img[None]), torch.from_numpy(rest[None]))[0, 0]
     finally:
         torch.set_num_threads(threads)
-    prob = torch.sigmoid(logits).numpy()
+    prob = grow(torch.sigmoid(logits).numpy(), side)
     y0, y1, x0, x1 = box
     cy0, cy1, cx0, cx1 = max(y0, 0), min(y1, shape[0]), max(x0, 0), min(x1, shape[1])
     return (cy0, cy1, cx0, cx1), prob[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0], box
@@ -104,14 +110,17 @@ def keep_connected_changes(current: np.ndarray, new: np.ndarray, points: np.ndar
 class CorrectionNetRefiner(Refiner):
     name = "correction-net"
 
-    def __init__(self, weights=None, local: bool = True, patch: int | None = None):
+    def __init__(self, weights=None, local: bool = True, patch: int | None = None,
+                 max_zoom: float | None = None):
         self.weights = weights
         self.local = local
         self.patch = patch            # None: the size the net was trained on
+        self.max_zoom = max_zoom      # None: the zoom the net was trained with
 
     def _refine(self, request: RefineRequest, checked: CheckedRequest):
         t0 = time.perf_counter()
-        box, prob, _ = network_probability(checked, self.weights, self.patch)
+        box, prob, _ = network_probability(checked, self.weights, self.patch, self.max_zoom,
+                                           widest_side(checked, request.options))
         y0, y1, x0, x1 = box
         current = checked.mask[y0:y1, x0:x1]
         new = (prob > 0.5).astype(np.uint8)
