@@ -25,6 +25,9 @@ def add_arguments(parser):
     parser.add_argument("--max-zoom", type=float, default=None,
                         help="the patch may widen up to this factor to hold a large object "
                              "(shrunk to the input size); default: --init's, else 1")
+    parser.add_argument("--synthetic", type=int, default=0,
+                        help="slices per training case given a synthetic lesion of random shape, "
+                             "size and contrast (clear objects the tumours alone do not teach)")
     parser.add_argument("--init", default=None, help="continue from these correction weights")
     parser.add_argument("--patch-cache", default=None,
                         help=".npz to store the prepared patches in, or reuse them from")
@@ -55,7 +58,8 @@ def run(args) -> int:
     best, _ = train(args.data, args.out, minutes=args.minutes, seed=args.seed,
                     per_case=args.per_case, use_unet=not args.no_unet, init=args.init, lr=args.lr,
                     patch_cache=args.patch_cache, extra_train=extra, validate=validate,
-                    extra_meta=meta, patch=args.patch, max_zoom=args.max_zoom, log=log)
+                    extra_meta=meta, patch=args.patch, max_zoom=args.max_zoom,
+                    synthetic_per_case=args.synthetic, log=log)
     what = "session score (mean Dice over clicks 1-5)" if args.sessions else "patch Dice"
     print(f"best validation {what} {best:.4f}; weights {args.out}")
     return 0

@@ -70,6 +70,31 @@ def build_patches(data_dir, seed=0, per_case=120, use_unet=True, log=print, val_
              for k, v in sets.items()}, train_names, val_names)
 
 
+def synthetic_patches(data_dir, names, per_case: int, seed: int = 0, patch=PATCH, max_zoom=1.0,
+                      log=print):
+    """Patches of synthetic lesions (models/correction/synthetic.py) pasted onto per_case random
+    slices of each named training case: three float16 arrays, or None."""
+    from models.correction.synthetic import add_lesion
+
+    rng = np.random.default_rng(seed + 7919)
+    wanted = set(names)
+    samples = []
+    for name, image_path, _ in list_cases(data_dir, "Tr"):
+        if name not in wanted:
+            continue
+        volume = read_array(image_path).astype(np.float32)
+        for z in rng.integers(0, volume.shape[0], per_case):
+            made = add_lesion(normalise_slice(volume[z]), rng)
+            if made is None:
+                continue
+            image, gt = made
+            samples.extend(slice_samples(image, gt, rng, None, image, patch, max_zoom))
+    log(f"synthetic lesions: {len(samples)} patches from {len(wanted)} cases")
+    if not samples:
+        return None
+    return [np.stack([s[k] for s in samples]).astype(np.float16) for k in range(3)]
+
+
 def _augment(img, rest, target, rng):
     k = int(rng.integers(4))
     dims = (2, 3)
@@ -97,7 +122,7 @@ def evaluate(network, arrays, batch=128):
 def train(data_dir, out_path, minutes=12.0, seed=0, batch=32, lr=2e-3, per_case=120,
           use_unet=True, widths=(16, 32, 64), bottleneck=64, log=print, init=None,
           patch_cache=None, extra_train=None, validate=None, extra_meta=None, patch=PATCH,
-          max_zoom=1.0):
+          max_zoom=1.0, synthetic_per_case=0):
     """Train within `minutes` (patch preparation included); keep the best validation epoch.
 
     init: a correction_net .pt to continue from (its architecture settings are used).
@@ -105,6 +130,7 @@ def train(data_dir, out_path, minutes=12.0, seed=0, batch=32, lr=2e-3, per_case=
     extra_train: three more arrays of training patches (app/core/correction_sessions.session_patches).
     patch: side of the square input patch (the engine uses the size a file was trained at).
     max_zoom: how far the patch may widen around a large object (inputs.zoom_side), recorded too.
+    synthetic_per_case: slices per training case that get a synthetic lesion (synthetic_patches).
     validate: callable(network in eval mode) -> {"dice_auc": ...}; when given, the epoch kept is
     the one with the best validate() score (robot sessions on held-out slices), not patch Dice.
     """
@@ -155,6 +181,10 @@ def train(data_dir, out_path, minutes=12.0, seed=0, batch=32, lr=2e-3, per_case=
     if extra_train is not None:
         arrays = [np.concatenate([a, b.astype(a.dtype)]) for a, b in zip(arrays, extra_train)]
         log(f"with {len(extra_train[0])} extra (session) patches: {len(arrays[0])} in all")
+    synthetic = (synthetic_patches(data_dir, train_names, synthetic_per_case, seed, patch, max_zoom,
+                                   log) if synthetic_per_case > 0 else None)
+    if synthetic is not None:
+        arrays = [np.concatenate([a, b.astype(a.dtype)]) for a, b in zip(arrays, synthetic)]
     img_all, rest_all, tgt_all = (torch.from_numpy(a) for a in arrays)
     n = len(img_all)
     batch = max(1, min(batch, n))
@@ -209,6 +239,7 @@ def train(data_dir, out_path, minutes=12.0, seed=0, batch=32, lr=2e-3, per_case=
                     "in_channels": 4, "training": {"data": str(data_dir), "train_cases": train_names,
                                                     "val_cases": val_names, "seed": seed,
                                                     "use_unet_errors": bool(use_unet),
+                                                    "synthetic_per_case": int(synthetic_per_case),
                                                     "patches": n, "batch": batch, "lr": lr,
                                                     **(extra_meta or {})},
                     "epochs": prior_epochs + epoch,
