@@ -41,3 +41,12 @@ def test_unknown_subcommand_fails_cleanly():
     result = _run("frobnicate")
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
+
+
+def test_combine_correction_writes_an_ensemble_or_says_why_not(tmp_path):
+    shipped = REPO / "models" / "weights" / "correction_net.pt"
+    # the shipped file is itself an ensemble: combining it again is one clear line
+    result = _run("combine-correction", str(shipped), str(shipped), "--out", str(tmp_path / "e.pt"))
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert not (tmp_path / "e.pt").exists()

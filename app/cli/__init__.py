@@ -8,6 +8,7 @@ COMMAND_MODULES = [
     "app.cli.score",
     "app.cli.bench_clicks",
     "app.cli.train_correction",
+    "app.cli.combine_correction",
     "app.cli.replay",
     "app.cli.noisy_labels",
     "app.cli.train",

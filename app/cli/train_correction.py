@@ -52,6 +52,14 @@ def run(args) -> int:
 
     torch.set_num_threads(args.threads)
     log = lambda m: print(m, flush=True)
+    if args.init:
+        from models.checkpoint import read_sidecar
+
+        members = int(read_sidecar(Path(args.init)).get("members", 1))
+        if members > 1:
+            raise SystemExit(f"error: {Path(args.init).name} is an ensemble of {members} networks; "
+                             "continue one of the files it was combined from (its sidecar lists "
+                             "them under ensemble_of)")
     args.patch = _patch_size(args)
     args.max_zoom = _max_zoom(args)
     extra, validate, meta = (_session_parts(args, log) if args.sessions else (None, None, None))

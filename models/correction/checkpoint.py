@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from models.checkpoint import _sha256, read_sidecar, save_checkpoint
-from models.correction.network import ARCHITECTURE, CorrectionNet
+from models.correction.network import ARCHITECTURE, CorrectionEnsemble, CorrectionNet
 from models.errors import ModelFileError
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "correction_net.pt"
@@ -33,7 +33,9 @@ def load_correction(path=DEFAULT_WEIGHTS):
     except pickle.UnpicklingError:
         raise ModelFileError(f"{path.name} contains code or objects that SegLoop refuses to "
                              "load.") from None
-    network = CorrectionNet(**meta["arch_kwargs"])
+    members = int(meta.get("members", 1))
+    network = (CorrectionNet(**meta["arch_kwargs"]) if members == 1 else
+               CorrectionEnsemble(members, **meta["arch_kwargs"]))
     try:
         network.load_state_dict({k: v.float() if v.is_floating_point() else v
                                  for k, v in state.items()})
@@ -42,3 +44,37 @@ def load_correction(path=DEFAULT_WEIGHTS):
     network.input_size = int(meta.get("input_size", network.input_size))
     network.max_zoom = float(meta.get("max_zoom", 1.0))      # files from before zooming: none
     return network.eval(), meta
+
+
+# What members of one ensemble must share: they see the same inputs.
+_SHARED = ("arch_kwargs", "input_size", "max_zoom")
+
+
+def combine_correction(paths, out_path, note: str = "") -> Path:
+    """Save the correction nets in `paths` (same architecture, input size and zoom) as one
+    ensemble file; its sidecar names each member with its checksum, training record and metrics."""
+    paths = [Path(p) for p in paths]
+    if len(paths) < 2:
+        raise ModelFileError("an ensemble needs at least two correction-net files")
+    loaded = [load_correction(p) for p in paths]
+    metas = [meta for _, meta in loaded]
+    for key in _SHARED:
+        values = {repr(m.get(key, 1.0 if key == "max_zoom" else None)) for m in metas}
+        if len(values) > 1:
+            raise ModelFileError(f"the files differ in {key} ({', '.join(sorted(values))}): "
+                                 "their members would not see the same inputs")
+    if any(int(m.get("members", 1)) > 1 for m in metas):
+        raise ModelFileError("combine single networks, not ensembles")
+    first = metas[0]
+    ensemble = CorrectionEnsemble(len(paths), **first["arch_kwargs"])
+    for member, (network, _) in zip(ensemble.members, loaded):
+        member.load_state_dict(network.state_dict())
+    meta = {"arch_kwargs": first["arch_kwargs"], "input_size": first["input_size"],
+            "max_zoom": float(first.get("max_zoom", 1.0)), "members": len(paths),
+            "mode": "correction", "in_channels": first.get("in_channels", 4),
+            "normalisation": first.get("normalisation"), "note": note,
+            "ensemble_of": [{"file": p.name, "weights_sha256": m.get("weights_sha256"),
+                             "created": m.get("created"), "git_commit": m.get("git_commit"),
+                             "epochs": m.get("epochs"), "metrics": m.get("metrics"),
+                             "training": m.get("training")} for p, m in zip(paths, metas)]}
+    return save_correction(ensemble, out_path, meta)

@@ -90,3 +90,20 @@ class CorrectionNet(nn.Module):
             x = up(x)
             x = decode(torch.cat([gate(skip, x), x], dim=1))
         return self.head(x)
+
+
+class CorrectionEnsemble(nn.Module):
+    """Several CorrectionNets of one architecture (trained separately); the mean of their logits.
+
+    Two nets that score alike alone disagree on different clicks: averaging them took the
+    development click benchmark from NoC@90 5.39 (either alone) to 4.98 (model card)."""
+    ARCHITECTURE = ARCHITECTURE
+
+    def __init__(self, members: int, **arch_kwargs):
+        super().__init__()
+        self.members = nn.ModuleList([CorrectionNet(**arch_kwargs) for _ in range(int(members))])
+        self.input_size = PATCH
+        self.max_zoom = 1.0
+
+    def forward(self, image, mask_and_clicks):
+        return torch.stack([net(image, mask_and_clicks) for net in self.members]).mean(0)

@@ -169,6 +169,10 @@ def train(data_dir, out_path, minutes=12.0, seed=0, batch=32, lr=2e-3, per_case=
         from models.correction.checkpoint import load_correction
 
         network, old = load_correction(init)
+        if int(old.get("members", 1)) > 1:
+            raise ValueError(f"{Path(init).name} is an ensemble of {old['members']} networks: "
+                             "continue one of the files it was combined from (its sidecar lists "
+                             "them under ensemble_of)")
         kwargs = dict(old["arch_kwargs"])
         best_before = old.get("metrics", {}).get("val_patch_dice")
         log(f"continuing from {init} (validation patch Dice "

@@ -111,3 +111,48 @@ def test_a_patch_cache_built_for_another_zoom_is_refused(tmp_path):
     with pytest.raises(ValueError, match="max-zoom"):
         train(tmp_path, tmp_path / "out.pt", minutes=0.01, patch_cache=cache, patch=32,
               max_zoom=2.0, log=lambda m: None)
+
+
+def test_an_ensemble_file_averages_its_members_and_keeps_their_record(tmp_path):
+    from models.correction.checkpoint import combine_correction
+    from models.errors import ModelFileError
+
+    torch.manual_seed(0)
+    a, b = _net_with_zoom(tmp_path, 3.0), tmp_path / "other.pt"
+    save_correction(CorrectionNet(widths=(4, 8), bottleneck=8), b,
+                    {"arch_kwargs": {"widths": [4, 8], "bottleneck": 8}, "input_size": 32,
+                     "max_zoom": 3.0})
+    out = combine_correction([a, b], tmp_path / "ens.pt", "why")
+    ensemble, meta = load_correction(out)
+    assert meta["members"] == 2 and [m["file"] for m in meta["ensemble_of"]] == [a.name, b.name]
+    assert ensemble.input_size == 32 and ensemble.max_zoom == 3.0
+    x, m = torch.rand(2, 1, 32, 32), torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = (load_correction(a)[0](x, m) + load_correction(b)[0](x, m)) / 2
+        assert torch.allclose(ensemble(x, m), expected, atol=1e-5)
+    # members that would not see the same inputs, a lone file, an ensemble of ensembles: refused
+    with pytest.raises(ModelFileError, match="max_zoom"):
+        combine_correction([a, _net_with_zoom(tmp_path, None)], tmp_path / "bad.pt")
+    with pytest.raises(ModelFileError):
+        combine_correction([a], tmp_path / "bad.pt")
+    with pytest.raises(ModelFileError):
+        combine_correction([out, a], tmp_path / "bad.pt")
+
+
+def test_an_ensemble_cannot_be_continued_by_training(tmp_path):
+    from models.correction.checkpoint import combine_correction
+    from models.correction.training import train
+
+    a = _net_with_zoom(tmp_path, 3.0)
+    b = tmp_path / "b.pt"
+    save_correction(CorrectionNet(widths=(4, 8), bottleneck=8), b,
+                    {"arch_kwargs": {"widths": [4, 8], "bottleneck": 8}, "input_size": 32,
+                     "max_zoom": 3.0})
+    out = combine_correction([a, b], tmp_path / "ens.pt")
+    cache = tmp_path / "patches.npz"
+    arrays = {f"train{i}": np.zeros((2, c, 32, 32), np.float16) for i, c in enumerate((1, 3, 1))}
+    np.savez(cache, train_names=np.array(["a"]), val_names=np.array(["b"]),
+             max_zoom=np.array(3.0), **arrays)
+    with pytest.raises(ValueError, match="ensemble"):
+        train(tmp_path, tmp_path / "out.pt", minutes=0.01, patch_cache=cache, patch=32,
+              max_zoom=3.0, init=out, log=lambda m: None)
