@@ -2,7 +2,8 @@
 
 The network sees the click and the local shape; the graph cut adds hard seed constraints, image
 edges and geodesic locality (geodesic_crf's window, free zone and tidy-up). Inside the network's
-patch (the size it was trained at) its probability replaces the network prior of the request;
+box (its patch, widened around a large object: correction_net.network_probability) its
+probability replaces the network prior of the request;
 outside, the request's prior (if any) is kept, discounted by how much it disagreed with the click
 where it landed (prior_trust; chosen on the development cases, benchmarks/clicks_dev.py), and with
 none the prior is neutral (0.5).

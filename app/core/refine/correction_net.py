@@ -1,10 +1,13 @@
 """`correction-net`: the click correction network (models/correction, seed 003 improved).
 
-A 64x64 patch centred on the newest click goes to the network with the current mask and Gaussian
-maps of every foreground/background click in the patch; its sigmoid output, thresholded at 0.5,
-is the new label inside the patch. Only changes connected to the newest interaction are kept: a
-click edits the error it lands on, and whatever else the network would redraw in the patch (it
-sees only 64x64 pixels of context) stays as the user left it.
+A box centred on the newest click goes to the network with the current mask and Gaussian maps of
+every foreground/background click in it: 64x64 pixels, or, when the labelled object the click is on
+does not fit, wider (up to the zoom the network was trained with and the widest refine window) and
+shrunk to 64x64 (models/correction/inputs.zoom_side). Its sigmoid output, grown back to the box and
+thresholded at 0.5, is the new label inside the box. Only changes connected to the newest
+interaction are kept: a click edits the error it lands on, and whatever else the network would
+redraw in the box stays as the user left it. A weights file may hold several networks
+(an ensemble): their logits are averaged.
 """
 from __future__ import annotations
 
