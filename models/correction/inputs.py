@@ -1,6 +1,7 @@
 """Network inputs shared by training and the app engine (so both feed the net the same way)."""
 from __future__ import annotations
 
+import cv2     # at import time: a first zoomed click must not pay its ~0.25 s import
 import numpy as np
 from scipy import ndimage
 
@@ -99,8 +100,6 @@ def shrink(patch: np.ndarray, size: int, binary: bool = False) -> np.ndarray:
     """A side x side patch scaled to size x size (area average; >= 0.5 for a binary mask)."""
     if patch.shape[-1] == size:
         return patch
-    import cv2
-
     out = cv2.resize(np.asarray(patch, np.float32), (size, size), interpolation=cv2.INTER_AREA)
     return (out >= 0.5).astype(patch.dtype) if binary else out.astype(np.float32)
 
@@ -109,8 +108,6 @@ def grow(prob: np.ndarray, side: int) -> np.ndarray:
     """The network's size x size output scaled back to the side x side box it saw."""
     if prob.shape[-1] == side:
         return prob
-    import cv2
-
     return cv2.resize(np.asarray(prob, np.float32), (side, side), interpolation=cv2.INTER_LINEAR)
 
 
