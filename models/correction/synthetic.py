@@ -1,7 +1,9 @@
 """Synthetic lesions pasted onto real training slices: clear objects of every size for the net.
 
 The benchmark's tumours are mostly low-contrast sarcomas, so a net trained on them alone learns a
-timid first click (one click in an obvious 13-px-radius disk took 36-41 % of it, model card). A
+timid first click (the correction-net engine's first click takes under half of an obvious 13-px-radius
+disk: benchmarks/first_click_disks.py). 2,500 such patches in one continuation did not change that
+(model card, session 5); more of them, or training from scratch with them, is untried. A
 lesion of random irregular shape (an ellipse whose radius wanders with a few low Fourier modes),
 random size (radius 4-60 px), brighter or darker than its surroundings by 0.08-0.45 of the
 normalised range with a soft one-pixel edge and some texture, is added to a real normalised slice
