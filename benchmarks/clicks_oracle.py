@@ -14,7 +14,6 @@ they show how far our engines are from what the data allows.
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -49,6 +48,7 @@ class Oracle:
 
 def main(argv=None) -> int:
     from app.cli import bench_clicks as bench
+    from app.cli.bench_clicks import write_csv
     from app.core.robot_user import run_session
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -80,13 +80,8 @@ def main(argv=None) -> int:
         print(f"{name:12s} {len(mine):6d} {noc.mean():7.2f} "
               f"{np.mean([r['dice_1'] for r in mine]):7.3f} {np.mean([r['dice_5'] for r in mine]):7.3f} "
               f"{noc[~brain].mean():15.2f} {noc[brain].mean() if brain.any() else float('nan'):6.2f}")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"rows: {out}")
+    write_csv(Path(args.out), list(rows[0]), rows)
+    print(f"rows: {args.out}")
     return 0
 
 

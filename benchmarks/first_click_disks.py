@@ -13,7 +13,6 @@ foreground click at its centre, 3 noise seeds; the share of the disk taken and t
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
@@ -53,6 +52,7 @@ def measure(engine) -> dict:
 
 
 def main(argv=None) -> int:
+    from app.cli.bench_clicks import write_csv
     from app.core.refine import CombinedRefiner, CorrectionNetRefiner
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -71,13 +71,8 @@ def main(argv=None) -> int:
             for radius, (t, f) in result.items():
                 rows.append({"weights": weights, "engine": name, "radius": radius,
                              "taken": round(t, 3), "false": round(f, 3)})
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"rows: {out}")
+    write_csv(Path(args.out), list(rows[0]), rows)
+    print(f"rows: {args.out}")
     return 0
 
 

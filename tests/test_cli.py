@@ -50,3 +50,13 @@ def test_combine_correction_writes_an_ensemble_or_says_why_not(tmp_path):
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: ")
     assert not (tmp_path / "e.pt").exists()
+
+
+def test_training_cannot_continue_an_ensemble_and_says_so_before_any_work(tmp_path):
+    shipped = REPO / "models" / "weights" / "correction_net.pt"
+    result = _run("train-correction", "--init", str(shipped), "--out", str(tmp_path / "w.pt"),
+                  "--data", str(tmp_path))
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "ensemble of 2 networks" in last
+    assert not (tmp_path / "w.pt").exists()

@@ -1,9 +1,6 @@
 """`combine-correction`: save several correction-net files as one ensemble (mean of their logits)."""
 from __future__ import annotations
 
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[2]
 NAME = "combine-correction"
 HELP = "save two or more correction-net files as one ensemble file (the engines average them)"
 

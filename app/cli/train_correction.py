@@ -52,16 +52,9 @@ def run(args) -> int:
 
     torch.set_num_threads(args.threads)
     log = lambda m: print(m, flush=True)
-    if args.init:
-        from models.checkpoint import read_sidecar
-
-        members = int(read_sidecar(Path(args.init)).get("members", 1))
-        if members > 1:
-            raise SystemExit(f"error: {Path(args.init).name} is an ensemble of {members} networks; "
-                             "continue one of the files it was combined from (its sidecar lists "
-                             "them under ensemble_of)")
-    args.patch = _patch_size(args)
-    args.max_zoom = _max_zoom(args)
+    init_meta = _init_sidecar(args.init)
+    args.patch = _patch_size(args, init_meta)
+    args.max_zoom = _max_zoom(args, init_meta)
     extra, validate, meta = (_session_parts(args, log) if args.sessions else (None, None, None))
     best, _ = train(args.data, args.out, minutes=args.minutes, seed=args.seed,
                     per_case=args.per_case, use_unet=not args.no_unet, init=args.init, lr=args.lr,
@@ -73,30 +66,40 @@ def run(args) -> int:
     return 0
 
 
-def _patch_size(args) -> int:
+def _init_sidecar(init) -> dict:
+    """The --init file's sidecar (empty without --init), read once; an ensemble or a file that is
+    not ours is one clear error before any work starts."""
+    if not init:
+        return {}
+    from app.core.errors import ModelFileError
+    from models.checkpoint import read_sidecar
+    from models.correction.checkpoint import require_single_network
+    from models.errors import ModelFileError as ModelsModelFileError
+
+    try:
+        meta = read_sidecar(Path(init))
+        require_single_network(meta, Path(init).name)
+    except ModelsModelFileError as error:          # models/ cannot raise app errors itself
+        raise ModelFileError(f"Cannot continue from --init: {error}") from None
+    return meta
+
+
+def _patch_size(args, init_meta: dict) -> int:
     from models.correction.inputs import PATCH
 
     if args.patch is not None:
         if args.patch < 16 or args.patch % 8:
             raise SystemExit(f"error: --patch must be a multiple of 8 and at least 16, got {args.patch}")
         return int(args.patch)
-    if args.init:
-        from models.checkpoint import read_sidecar
-
-        return int(read_sidecar(Path(args.init)).get("input_size", PATCH))
-    return PATCH
+    return int(init_meta.get("input_size", PATCH))
 
 
-def _max_zoom(args) -> float:
+def _max_zoom(args, init_meta: dict) -> float:
     if args.max_zoom is not None:
         if not 1.0 <= args.max_zoom <= 8.0:
             raise SystemExit(f"error: --max-zoom must be between 1 and 8, got {args.max_zoom}")
         return float(args.max_zoom)
-    if args.init:
-        from models.checkpoint import read_sidecar
-
-        return float(read_sidecar(Path(args.init)).get("max_zoom", 1.0))
-    return 1.0
+    return float(init_meta.get("max_zoom", 1.0))
 
 
 def _session_parts(args, log):

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from app.core.robot_user import dice, run_session
-from models.correction.data import box_sample
+from models.correction.data import box_sample, stack_samples
 from models.correction.inputs import PATCH, normalise_slice, patch_box, zoom_side
 
 START_MODELS = ("unet", "fpsnet-cam")     # proposals the sessions start from (plus zero, GT+-)
@@ -31,12 +31,12 @@ class SessionSlice:
     spacing: tuple[float, float]       # (y, x) mm
 
 
-def combined_engine(network, patch: int | None = None):
-    """`combined` (its default settings) with a network in memory, given `patch`-pixel patches
-    (None: the size the network records, see correction_net.network_probability)."""
+def combined_engine(network):
+    """`combined` (its default settings) with a network in memory, run at the patch size and zoom
+    the network carries (correction_net.network_probability)."""
     from app.core.refine import CombinedRefiner
 
-    return CombinedRefiner(weights=network, patch=patch)
+    return CombinedRefiner(weights=network)
 
 
 def session_slices(data_dir, cases: list[str], rng: np.random.Generator, per_case: int = 12,
@@ -123,9 +123,7 @@ def session_patches(refiner, items, rng: np.random.Generator, starts_per_slice: 
                                           max_zoom=max_zoom))
         if log is not None and (i + 1) % 50 == 0:
             log(f"sessions: {i + 1}/{len(items)} slices, {len(samples)} patches")
-    if not samples:
-        return None
-    return [np.stack([s[k] for s in samples]).astype(np.float16) for k in range(3)]
+    return stack_samples(samples)
 
 
 def session_score(refiner, items, clicks: int = 5) -> dict:

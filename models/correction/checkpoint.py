@@ -46,6 +46,14 @@ def load_correction(path=DEFAULT_WEIGHTS):
     return network.eval(), meta
 
 
+def require_single_network(meta: dict, name: str) -> None:
+    """ModelFileError unless the sidecar describes one network: an ensemble cannot be trained on."""
+    members = int(meta.get("members", 1))
+    if members > 1:
+        raise ModelFileError(f"{name} is an ensemble of {members} networks: continue one of the "
+                             "files it was combined from (its sidecar lists them under ensemble_of)")
+
+
 # What members of one ensemble must share: they see the same inputs.
 _SHARED = ("arch_kwargs", "input_size", "max_zoom")
 

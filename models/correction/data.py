@@ -79,3 +79,11 @@ def box_sample(norm: np.ndarray, mask: np.ndarray, gt: np.ndarray, fg, bg, box, 
     img, rest = zoomed_inputs(crop(norm, box, 0.0), crop(mask, box, 0), fg, bg, box, patch)
     target = shrink(crop(gt.astype(np.float32), box, 0.0), patch, binary=True)[None]
     return img, rest, target
+
+
+def stack_samples(samples):
+    """[(image, mask+clicks, target), ...] -> three float16 arrays (None for no samples): the
+    stored form of every patch set (first-click, session, synthetic)."""
+    if not samples:
+        return None
+    return [np.stack([s[k] for s in samples]).astype(np.float16) for k in range(3)]

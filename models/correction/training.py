@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from models.correction.checkpoint import save_correction
-from models.correction.data import slice_samples
+from models.correction.data import slice_samples, stack_samples
 from models.correction.inputs import PATCH, normalise_slice
 from models.correction.loss import click_weight, click_weighted_bce, click_weighted_dice
 from models.correction.network import CorrectionNet
@@ -66,8 +66,7 @@ def build_patches(data_dir, seed=0, per_case=120, use_unet=True, log=print, val_
             sets[part].extend(slice_samples(volume[z], label[z], rng, um, normalise_slice(volume[z]),
                                             patch, max_zoom))
         log(f"{name}: {len(chosen)} slices, {len(sets['train'])} train / {len(sets['val'])} val")
-    return ({k: [np.stack([s[i] for s in v]).astype(np.float16) for i in range(3)] if v else None
-             for k, v in sets.items()}, train_names, val_names)
+    return {k: stack_samples(v) for k, v in sets.items()}, train_names, val_names
 
 
 def synthetic_patches(data_dir, names, per_case: int, seed: int = 0, patch=PATCH, max_zoom=1.0,
@@ -90,9 +89,7 @@ def synthetic_patches(data_dir, names, per_case: int, seed: int = 0, patch=PATCH
             image, gt = made
             samples.extend(slice_samples(image, gt, rng, None, image, patch, max_zoom))
     log(f"synthetic lesions: {len(samples)} patches from {len(wanted)} cases")
-    if not samples:
-        return None
-    return [np.stack([s[k] for s in samples]).astype(np.float16) for k in range(3)]
+    return stack_samples(samples)
 
 
 def _augment(img, rest, target, rng):
@@ -134,6 +131,11 @@ def train(data_dir, out_path, minutes=12.0, seed=0, batch=32, lr=2e-3, per_case=
     validate: callable(network in eval mode) -> {"dice_auc": ...}; when given, the epoch kept is
     the one with the best validate() score (robot sessions on held-out slices), not patch Dice.
     """
+    if init is not None:     # before minutes of patch preparation, not after
+        from models.checkpoint import read_sidecar
+        from models.correction.checkpoint import require_single_network
+
+        require_single_network(read_sidecar(Path(init)), Path(init).name)
     start = time.time()
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -169,10 +171,6 @@ def train(data_dir, out_path, minutes=12.0, seed=0, batch=32, lr=2e-3, per_case=
         from models.correction.checkpoint import load_correction
 
         network, old = load_correction(init)
-        if int(old.get("members", 1)) > 1:
-            raise ValueError(f"{Path(init).name} is an ensemble of {old['members']} networks: "
-                             "continue one of the files it was combined from (its sidecar lists "
-                             "them under ensemble_of)")
         kwargs = dict(old["arch_kwargs"])
         best_before = old.get("metrics", {}).get("val_patch_dice")
         log(f"continuing from {init} (validation patch Dice "

@@ -71,12 +71,13 @@ def test_training_samples_of_a_large_object_are_zoomed_and_the_target_follows():
     assert rest[1].max() > 0.9 and target.sum() > 0
 
 
-def _net_with_zoom(tmp_path, zoom):
+def _net_with_zoom(tmp_path, zoom, name=None):
+    """A tiny saved correction net (32-px input); zoom None: a sidecar from before zooming."""
     net = CorrectionNet(widths=(4, 8), bottleneck=8)
     meta = {"arch_kwargs": {"widths": [4, 8], "bottleneck": 8}, "input_size": 32}
     if zoom is not None:
         meta["max_zoom"] = zoom
-    return save_correction(net, tmp_path / f"z{zoom}.pt", meta)
+    return save_correction(net, tmp_path / (name or f"z{zoom}.pt"), meta)
 
 
 def test_the_zoom_a_file_was_trained_with_is_the_zoom_the_engine_uses(tmp_path):
@@ -118,10 +119,7 @@ def test_an_ensemble_file_averages_its_members_and_keeps_their_record(tmp_path):
     from models.errors import ModelFileError
 
     torch.manual_seed(0)
-    a, b = _net_with_zoom(tmp_path, 3.0), tmp_path / "other.pt"
-    save_correction(CorrectionNet(widths=(4, 8), bottleneck=8), b,
-                    {"arch_kwargs": {"widths": [4, 8], "bottleneck": 8}, "input_size": 32,
-                     "max_zoom": 3.0})
+    a, b = _net_with_zoom(tmp_path, 3.0), _net_with_zoom(tmp_path, 3.0, "other.pt")
     out = combine_correction([a, b], tmp_path / "ens.pt", "why")
     ensemble, meta = load_correction(out)
     assert meta["members"] == 2 and [m["file"] for m in meta["ensemble_of"]] == [a.name, b.name]
@@ -142,17 +140,14 @@ def test_an_ensemble_file_averages_its_members_and_keeps_their_record(tmp_path):
 def test_an_ensemble_cannot_be_continued_by_training(tmp_path):
     from models.correction.checkpoint import combine_correction
     from models.correction.training import train
+    from models.errors import ModelFileError
 
-    a = _net_with_zoom(tmp_path, 3.0)
-    b = tmp_path / "b.pt"
-    save_correction(CorrectionNet(widths=(4, 8), bottleneck=8), b,
-                    {"arch_kwargs": {"widths": [4, 8], "bottleneck": 8}, "input_size": 32,
-                     "max_zoom": 3.0})
+    a, b = _net_with_zoom(tmp_path, 3.0), _net_with_zoom(tmp_path, 3.0, "b.pt")
     out = combine_correction([a, b], tmp_path / "ens.pt")
     cache = tmp_path / "patches.npz"
     arrays = {f"train{i}": np.zeros((2, c, 32, 32), np.float16) for i, c in enumerate((1, 3, 1))}
     np.savez(cache, train_names=np.array(["a"]), val_names=np.array(["b"]),
              max_zoom=np.array(3.0), **arrays)
-    with pytest.raises(ValueError, match="ensemble"):
+    with pytest.raises(ModelFileError, match="ensemble"):
         train(tmp_path, tmp_path / "out.pt", minutes=0.01, patch_cache=cache, patch=32,
               max_zoom=3.0, init=out, log=lambda m: None)
