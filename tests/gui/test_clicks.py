@@ -184,8 +184,12 @@ def test_clear_seeds_of_a_slice_keeps_the_label(window, imperfect, qtbot):
 def test_a_stale_result_is_computed_again_on_the_new_state(window, imperfect, qtbot):
     view, z = window.slice_view, imperfect["z"]
     controller = window.annotation.controller
+    # The warm-up job must be done first: a click queued behind it is only planned after the
+    # brush stroke below, so it would never be stale (that path is the test after this one).
+    qtbot.waitUntil(lambda: controller.worker.busy is None, timeout=20000)
     fy, fx = _centre(imperfect["missed"])
     click(view, viewport_pos(view, z, fy, fx), Qt.LeftButton)
+    assert controller.worker.busy is not None and not controller.pending  # computing now
     # Before the worker's result can arrive (it needs the event loop), a brush stroke changes the label.
     controller.brush.set_mode("paint")
     controller.on_click(z, 80, 30, int(Qt.LeftButton))
@@ -195,6 +199,25 @@ def test_a_stale_result_is_computed_again_on_the_new_state(window, imperfect, qt
     assert view.label[z, 80, 30] == 1 and view.label[z, fy, fx] == 1  # both kept
     kinds = [e.kind for e in controller.session.history.undo_stack]
     assert kinds[-2:] == ["brush", "click"]
+
+
+def test_a_click_waiting_behind_another_job_is_planned_on_the_state_it_meets(window, imperfect, qtbot):
+    view, z = window.slice_view, imperfect["z"]
+    controller = window.annotation.controller
+    qtbot.waitUntil(lambda: controller.worker.busy is None, timeout=20000)
+    fy, fx = _centre(imperfect["missed"])
+    click(view, viewport_pos(view, z, fy, fx), Qt.LeftButton)
+    click(view, viewport_pos(view, z, fy, fx + 1), Qt.LeftButton)  # waits: the first is computing
+    assert len(controller.pending) == 1
+    controller.brush.set_mode("paint")
+    controller.on_click(z, 80, 30, int(Qt.LeftButton))
+    controller.brush.set_mode(None)
+    wait_for_clicks(qtbot, window, 2)
+    # the first was computed before the stroke (stale once), the second planned after it (never stale)
+    assert [t.recomputed for t in controller.probe.samples[-2:]] == [1, 0]
+    assert view.label[z, 80, 30] == 1
+    kinds = [e.kind for e in controller.session.history.undo_stack]
+    assert kinds[-3:] == ["brush", "click", "click"]
 
 
 def test_outside_click_and_broken_engine_give_messages_not_tracebacks(window, imperfect, qtbot, monkeypatch):
