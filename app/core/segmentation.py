@@ -113,20 +113,35 @@ def segment_volume(volume: Volume, model_name: str, device=None,
 
 def cached_proposal(volume: Volume, model_name: str, cache=None) -> tuple[np.ndarray, np.ndarray]:
     """(mask bool, probability float32) of a model's proposal for a whole volume, read from or
-    written to the .npz `cache` (benchmarks and training runs reuse them across runs)."""
+    written to the .npz `cache` (benchmarks and training runs reuse them across runs).
+
+    The cache records the sha256 of the weights that made it: after a model is retrained, a
+    benchmark must not score the old model's proposals under the new one's name."""
     from pathlib import Path
 
     cache = Path(cache) if cache is not None else None
+    made_by = weights_digest(model_name)
     if cache is not None and cache.exists():
         stored = np.load(cache)
-        if "prob" in stored and stored["mask"].shape == volume.shape:
+        if ("prob" in stored and stored["mask"].shape == volume.shape
+                and "weights_sha256" in stored and str(stored["weights_sha256"]) == made_by):
             return stored["mask"] > 0, stored["prob"].astype(np.float32)
     result = segment_volume(volume, model_name)
     mask, prob = result.label.array > 0, np.asarray(result.prob, np.float32)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(cache, mask=mask.astype(np.uint8), prob=prob.astype(np.float16))
+        np.savez_compressed(cache, mask=mask.astype(np.uint8), prob=prob.astype(np.float16),
+                            weights_sha256=np.array(made_by))
     return mask, prob
+
+
+def weights_digest(model_name: str) -> str:
+    """The sha256 of a model's weights as its sidecar records it ('' when it records none)."""
+    from models import zoo
+    from models.checkpoint import read_sidecar
+
+    path = zoo.path_of(model_name) if model_name in zoo.MODEL_FILES else model_name
+    return str(read_sidecar(path).get("weights_sha256", ""))
 
 
 def mask_from_prob(prob: np.ndarray, cleanup: str = "largest") -> np.ndarray:

@@ -104,3 +104,25 @@ def test_cancel_stops_the_job(sts_mr):
 def test_unknown_model_is_an_app_error(sts_mr):
     with pytest.raises(errors.ModelFileError, match="unknown model"):
         segment_volume(sts_mr[0], "no-such-model")
+
+
+def test_a_proposal_cache_is_used_only_for_the_weights_that_made_it(sts_mr, tmp_path):
+    from app.core.segmentation import cached_proposal, weights_digest
+
+    volume, _ = sts_mr
+    cache = tmp_path / "unet" / "sts002_mr.npz"
+    mask, prob = cached_proposal(volume, "unet", cache)
+    assert cache.exists() and mask.shape == volume.shape and prob.shape == volume.shape
+    # A cache written by these weights is read back (not recomputed): a marker array proves it.
+    marker = np.zeros(volume.shape, np.uint8)
+    marker[0, 0, 0] = 1
+    np.savez_compressed(cache, mask=marker, prob=marker.astype(np.float16),
+                        weights_sha256=np.array(weights_digest("unet")))
+    again, _ = cached_proposal(volume, "unet", cache)
+    assert again.sum() == 1 and again[0, 0, 0]
+    # The same file claiming other weights (a retrained model) is recomputed and rewritten.
+    np.savez_compressed(cache, mask=marker, prob=marker.astype(np.float16),
+                        weights_sha256=np.array("0" * 64))
+    fresh, _ = cached_proposal(volume, "unet", cache)
+    np.testing.assert_array_equal(fresh, mask)
+    assert str(np.load(cache)["weights_sha256"]) == weights_digest("unet") != ""
