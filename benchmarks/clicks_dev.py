@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     engines = {n: table[n]() for n in names}
     cache = argparse.Namespace(init_dir=None, model=None,
                                init_cache=str(ROOT / "benchmarks" / "out" / "init_cache"))
-    combos = {(n, s): bench.Combination(n, s, "exact") for n in names for s in starts}
+    combos = {(n, s, "exact"): bench.Combination(n, s, "exact") for n in names for s in starts}
     data = Path(args.data)
     print(bench.machine_line())
     cases = development_cases()
@@ -73,18 +73,9 @@ def main(argv=None) -> int:
     for case in cases:
         volume, label = bench.load_case(data / "imagesTr" / f"{case}_0000.nii.gz",
                                         data / "labelsTr" / f"{case}.nii.gz")
-        spacing = (volume.spacing[1], volume.spacing[0])
         masks = {s: bench.initial_masks(s, case, volume, cache) for s in starts}
-        for z in bench.evaluation_slices(label, args.every_k):
-            for (name, start), combo in combos.items():
-                mask, prior = masks[start]
-                row, secs = bench.run_one(engines[name], volume.array[z], label[z], mask[z],
-                                          None if prior is None else prior[z], spacing, "exact",
-                                          seed=z, max_clicks=20, full=False)
-                row.update(case=case, slice=z, engine=name, start=start, clicker="exact",
-                           mode="2d")
-                combo.rows.append(row)
-                combo.seconds.extend(secs)
+        bench.run_case_2d(case, volume, label, masks, combos, engines, args.every_k, seed=0,
+                          max_clicks=20, full=False)
         print(f"  {case}: done", flush=True)
     summary = [bench.summarise(combo, 20) for combo in combos.values()]
     bench.print_table(summary)

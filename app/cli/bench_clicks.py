@@ -104,10 +104,7 @@ def run(args) -> int:
         writer.writeheader()
         for case, image_path, label_path in cases:
             volume, label = load_case(image_path, label_path)
-            starts_for_case = {}
-            for s in starts:
-                starts_for_case[s] = initial_masks(s, case, volume, args)
-            spacing = (volume.spacing[1], volume.spacing[0])
+            starts_for_case = {s: initial_masks(s, case, volume, args) for s in starts}
             if args.mode == "3d":
                 for (e, s, c), combo in combos.items():
                     start_mask, prior = starts_for_case[s]
@@ -119,18 +116,9 @@ def run(args) -> int:
                     writer.writerow(row)
                 print(f"  {case}: done", flush=True)
                 continue
-            for z in evaluation_slices(label, args.every_k):
-                for (e, s, c), combo in combos.items():
-                    start_mask, prior = starts_for_case[s]
-                    row, secs = run_one(refiners[e], volume.array[z], label[z], start_mask[z],
-                                        None if prior is None else prior[z], spacing, c,
-                                        seed=args.seed + z, max_clicks=args.max_clicks,
-                                        full=args.full)
-                    row.update(case=case, slice=z, engine=e, start=s, clicker=c, mode="2d")
-                    combo.rows.append(row)
-                    combo.seconds.extend(secs)
-                    writer.writerow(row)
-                handle.flush()
+            run_case_2d(case, volume, label, starts_for_case, combos, refiners, args.every_k,
+                        args.seed, args.max_clicks, args.full, on_row=writer.writerow)
+            handle.flush()
             print(f"  {case}: done", flush=True)
     summary = [summarise(combo, args.max_clicks) for combo in combos.values()]
     print_table(summary)
@@ -244,6 +232,25 @@ def run_one(refiner, image, gt, start_mask, prior, spacing, clicker, seed, max_c
     for k in DICE_AT:
         row[f"dice_{k}"] = round(session.dice_after(k), 4)
     return row, secs
+
+
+def run_case_2d(case, volume, label, masks, combos, refiners, every_k, seed, max_clicks, full,
+                on_row=None) -> None:
+    """Every (engine, start, clicker) combination on the case's evaluation slices (2D mode):
+    rows and click times go into each Combination, and each row to on_row as it is made.
+    masks: start -> (start mask volume, prior volume or None)."""
+    spacing = (volume.spacing[1], volume.spacing[0])
+    for z in evaluation_slices(label, every_k):
+        for (e, s, c), combo in combos.items():
+            start_mask, prior = masks[s]
+            row, secs = run_one(refiners[e], volume.array[z], label[z], start_mask[z],
+                                None if prior is None else prior[z], spacing, c,
+                                seed=seed + z, max_clicks=max_clicks, full=full)
+            row.update(case=case, slice=z, engine=e, start=s, clicker=c, mode="2d")
+            combo.rows.append(row)
+            combo.seconds.extend(secs)
+            if on_row is not None:
+                on_row(row)
 
 
 def run_one_3d(refiner, volume, gt, start_mask, prior, propagate: bool = False):
