@@ -114,8 +114,6 @@ def _session_parts(args, log):
     names = [c for c, _, label in list_cases(args.data, "Tr") if label is not None]
     start_weights = Path(args.init) if args.init else REPO / "models" / "weights" / "correction_net.pt"
     network, sidecar = load_network(start_weights)
-    # The sessions run at the zoom being trained, so they pass through the states it will meet.
-    network.max_zoom = args.max_zoom
     val_names = set(sidecar.get("training", {}).get("val_cases") or
                     split_patients(names, 0.15, args.seed)[1])
     # The starting weights' own validation cases stay held out, so the selection is fair to both.
@@ -128,8 +126,10 @@ def _session_parts(args, log):
     # Clear synthetic objects in the score too: iteration 3 of session 4 improved the benchmark
     # while its first click on such objects got much worse (model card).
     val_items += synthetic_slices(np.random.default_rng(54321), args.synthetic_val)
-    extra = session_patches(combined_engine(network), items, rng, log=log, patch=args.patch,
-                            max_zoom=args.max_zoom)
+    # The sessions run at the zoom being trained, so they pass through the states it will meet
+    # (set on the engine: the network object is load_network's cached one, shared in-process).
+    extra = session_patches(combined_engine(network, args.max_zoom), items, rng, log=log,
+                            patch=args.patch, max_zoom=args.max_zoom)
     log(f"session patches: {0 if extra is None else len(extra[0])} from {len(items)} slices; "
         f"validation: {len(val_items)} slices")
 

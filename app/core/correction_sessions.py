@@ -31,12 +31,12 @@ class SessionSlice:
     spacing: tuple[float, float]       # (y, x) mm
 
 
-def combined_engine(network):
-    """`combined` (its default settings) with a network in memory, run at the patch size and zoom
-    the network carries (correction_net.network_probability)."""
+def combined_engine(network, max_zoom: float | None = None):
+    """`combined` (its default settings) with a network in memory, run at the patch size the
+    network carries and at max_zoom (None: the zoom it carries; correction_net.network_probability)."""
     from app.core.refine import CombinedRefiner
 
-    return CombinedRefiner(weights=network)
+    return CombinedRefiner(weights=network, max_zoom=max_zoom)
 
 
 def session_slices(data_dir, cases: list[str], rng: np.random.Generator, per_case: int = 12,
