@@ -181,19 +181,26 @@ def test_clear_seeds_of_a_slice_keeps_the_label(window, imperfect, qtbot):
     assert len(window.annotation.controller.session.seeds) == 1
 
 
-def test_a_stale_result_is_computed_again_on_the_new_state(window, imperfect, qtbot):
+def _click_on_an_idle_worker(window, imperfect, qtbot, extra_clicks: int = 0):
+    """Wait for the warm-up job, then left-click the missed strip (plus extra clicks beside it,
+    which queue behind the first), and paint a brush dab before any result can arrive (results
+    need the event loop). Returns (view, z, controller, (fy, fx))."""
     view, z = window.slice_view, imperfect["z"]
     controller = window.annotation.controller
-    # The warm-up job must be done first: a click queued behind it is only planned after the
-    # brush stroke below, so it would never be stale (that path is the test after this one).
+    # A click queued behind the warm-up job would be planned after the dab: never stale.
     qtbot.waitUntil(lambda: controller.worker.busy is None, timeout=20000)
     fy, fx = _centre(imperfect["missed"])
-    click(view, viewport_pos(view, z, fy, fx), Qt.LeftButton)
-    assert controller.worker.busy is not None and not controller.pending  # computing now
-    # Before the worker's result can arrive (it needs the event loop), a brush stroke changes the label.
+    for dx in range(extra_clicks + 1):
+        click(view, viewport_pos(view, z, fy, fx + dx), Qt.LeftButton)
+    assert controller.worker.busy is not None and len(controller.pending) == extra_clicks
     controller.brush.set_mode("paint")
     controller.on_click(z, 80, 30, int(Qt.LeftButton))
     controller.brush.set_mode(None)
+    return view, z, controller, (fy, fx)
+
+
+def test_a_stale_result_is_computed_again_on_the_new_state(window, imperfect, qtbot):
+    view, z, controller, (fy, fx) = _click_on_an_idle_worker(window, imperfect, qtbot)
     wait_for_clicks(qtbot, window, 1)
     assert controller.probe.last.recomputed == 1
     assert view.label[z, 80, 30] == 1 and view.label[z, fy, fx] == 1  # both kept
@@ -202,18 +209,9 @@ def test_a_stale_result_is_computed_again_on_the_new_state(window, imperfect, qt
 
 
 def test_a_click_waiting_behind_another_job_is_planned_on_the_state_it_meets(window, imperfect, qtbot):
-    view, z = window.slice_view, imperfect["z"]
-    controller = window.annotation.controller
-    qtbot.waitUntil(lambda: controller.worker.busy is None, timeout=20000)
-    fy, fx = _centre(imperfect["missed"])
-    click(view, viewport_pos(view, z, fy, fx), Qt.LeftButton)
-    click(view, viewport_pos(view, z, fy, fx + 1), Qt.LeftButton)  # waits: the first is computing
-    assert len(controller.pending) == 1
-    controller.brush.set_mode("paint")
-    controller.on_click(z, 80, 30, int(Qt.LeftButton))
-    controller.brush.set_mode(None)
+    view, z, controller, _ = _click_on_an_idle_worker(window, imperfect, qtbot, extra_clicks=1)
     wait_for_clicks(qtbot, window, 2)
-    # the first was computed before the stroke (stale once), the second planned after it (never stale)
+    # the first was computed before the dab (stale once), the second planned after it (never stale)
     assert [t.recomputed for t in controller.probe.samples[-2:]] == [1, 0]
     assert view.label[z, 80, 30] == 1
     kinds = [e.kind for e in controller.session.history.undo_stack]
