@@ -8,7 +8,9 @@ here, and benchmarks/clicks.py then reports the chosen engine once on imagesTs.
         --weights models/weights/correction_net.pt --out benchmarks/out/clicks_dev.csv
 
 Same robot, slices (largest + every k-th foreground slice) and metrics as bench-clicks (2D, exact
-clicker); a summary table on stdout and one row per slice and variant in --out.
+clicker); a summary table on stdout, each variant against the first slice by slice (how many
+slices better / worse, and a bootstrap interval of the NoC@90 difference), and one row per slice and
+variant in --out.
 """
 from __future__ import annotations
 
@@ -79,6 +81,7 @@ def main(argv=None) -> int:
         print(f"  {case}: done", flush=True)
     summary = [bench.summarise(combo, 20) for combo in combos.values()]
     bench.print_table(summary)
+    print_paired(combos, names, starts)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", newline="") as handle:
@@ -88,6 +91,16 @@ def main(argv=None) -> int:
             writer.writerows(combo.rows)
     print(f"per-slice rows: {out}")
     return 0
+
+
+def print_paired(combos, names, starts) -> None:
+    """Each variant against the first, slice by slice (NoC@90; lower is better)."""
+    for start in starts:
+        base = combos[(names[0], start, "exact")].rows
+        for name in names[1:]:
+            d = bench.paired_difference(base, combos[(name, start, "exact")].rows)
+            print(f"{name} vs {names[0]} ({start}): {d['better']} slices better, {d['worse']} worse, "
+                  f"{d['equal']} equal; NoC@90 {d['mean']:+.2f} (95 % {d['low']:+.2f} .. {d['high']:+.2f})")
 
 
 if __name__ == "__main__":

@@ -62,3 +62,20 @@ def test_candidate_weights_and_patch_size_reach_the_network_engines(dataset, tmp
     assert "correction network cannot be used" in refused.stderr
     small = _bench(dataset, out, "--engine", "correction-net", "--patch", "32")
     assert small.returncode == 0, small.stderr
+
+
+def test_paired_difference_counts_slices_and_brackets_the_mean():
+    from app.cli.bench_clicks import paired_difference
+
+    base = [{"case": "a", "slice": str(z), "noc90": 3} for z in range(40)]
+    # one slice that stops failing moves the mean a lot; the counts say it is one slice
+    one = [dict(r, noc90=(r["noc90"] - 17 if r["slice"] == "0" else r["noc90"])) for r in base]
+    d = paired_difference(base, one)
+    assert (d["n"], d["better"], d["worse"], d["equal"]) == (40, 1, 0, 39)
+    assert d["mean"] == pytest.approx(-17 / 40) and d["low"] <= d["mean"] <= d["high"] <= 0
+    # every slice one click better: a tight interval at -1
+    every = [dict(r, noc90=2) for r in base]
+    d = paired_difference(base, every)
+    assert d["better"] == 40 and d["low"] == d["high"] == pytest.approx(-1.0)
+    # slices of the other run that the base does not hold are ignored
+    assert paired_difference(base, [{"case": "b", "slice": "0", "noc90": 1}])["n"] == 0
