@@ -45,6 +45,20 @@ sys.path.insert(0, {repo!r})
 from app.core.volume_io import read_label, read_volume
 from app.core.session import AnnotationSession
 
+def wait_for_snapshot(step, limit_s=120):
+    # Poll rather than sleep a fixed time: on a slow machine the write may take longer.
+    import glob
+    deadline = time.time() + limit_s
+    while time.time() < deadline:
+        for state in glob.glob(os.path.join({root!r}, "*", "state.json")):
+            try:
+                if json.load(open(state)).get("snapshot_step") == step:
+                    return
+            except (OSError, ValueError):
+                pass
+        time.sleep(0.05)
+    raise SystemExit("no snapshot in " + str(limit_s) + " s")
+
 def main():
     volume = read_volume({image!r})
     proposal = read_label({label!r}, volume).array.copy()
@@ -56,7 +70,7 @@ def main():
         for name, args in phase:
             getattr(session, name)(*args)
         if number < len(phases) - 1:
-            time.sleep(1.5)   # a pause between phases: the autosave snapshot lands on disk
+            wait_for_snapshot(session.step)   # a pause between phases: the snapshot lands on disk
     print(session.checksum, session.step, flush=True)
     os.kill(os.getpid(), signal.SIGKILL)
 
