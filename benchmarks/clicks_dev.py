@@ -6,6 +6,7 @@ here, and benchmarks/clicks.py then reports the chosen engine once on imagesTs.
 
     .venv/bin/python benchmarks/clicks_dev.py --variants base,trust --starts init,zero \
         --weights models/weights/correction_net.pt --out benchmarks/out/clicks_dev.csv
+    .venv/bin/python benchmarks/clicks_dev.py --variants trust --weights A.pt,B.pt   # files side by side
 
 Same robot, slices (largest + every k-th foreground slice) and metrics as bench-clicks (2D, exact
 clicker); a summary table on stdout, each variant against the first slice by slice (how many
@@ -52,19 +53,26 @@ def development_cases() -> list[str]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT / ".." / "shared" / "data" / "bench"))
-    parser.add_argument("--weights", default=None, help="correction-net file (default: shipped)")
+    parser.add_argument("--weights", default=None,
+                        help="correction-net file (default: shipped); several, comma-separated, "
+                             "run every variant with each (named VARIANT@FILE-STEM)")
     parser.add_argument("--variants", default="base,trust")
     parser.add_argument("--starts", default="init,zero")
     parser.add_argument("--every-k", type=int, default=4)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "clicks_dev.csv"))
     args = parser.parse_args(argv)
-    table = variants(args.weights)
-    names = [n.strip() for n in args.variants.split(",") if n.strip()]
-    unknown = [n for n in names if n not in table]
+    files = [w.strip() for w in (args.weights or "").split(",") if w.strip()] or [None]
+    wanted = [n.strip() for n in args.variants.split(",") if n.strip()]
+    unknown = [n for n in wanted if n not in variants(None)]
     if unknown:
-        parser.error(f"unknown variants {unknown}; choose from {sorted(table)}")
+        parser.error(f"unknown variants {unknown}; choose from {sorted(variants(None))}")
+    engines = {}
+    for weights in files:
+        table = variants(weights)
+        for n in wanted:
+            engines[n if len(files) == 1 else f"{n}@{Path(weights).stem}"] = table[n]()
+    names = list(engines)
     starts = [s.strip() for s in args.starts.split(",") if s.strip()]
-    engines = {n: table[n]() for n in names}
     cache = argparse.Namespace(init_dir=None, model=None,
                                init_cache=str(ROOT / "benchmarks" / "out" / "init_cache"))
     combos = {(n, s, "exact"): bench.Combination(n, s, "exact") for n in names for s in starts}
