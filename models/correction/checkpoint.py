@@ -47,7 +47,8 @@ def load_correction(path=DEFAULT_WEIGHTS):
 
 
 def require_single_network(meta: dict, name: str) -> None:
-    """ModelFileError unless the sidecar describes one network: an ensemble cannot be trained on."""
+    """ModelFileError unless the sidecar describes one network: an ensemble cannot be trained on
+    or combined again."""
     members = int(meta.get("members", 1))
     if members > 1:
         raise ModelFileError(f"{name} is an ensemble of {members} networks: continue one of the "
@@ -71,8 +72,8 @@ def combine_correction(paths, out_path, note: str = "") -> Path:
         if len(values) > 1:
             raise ModelFileError(f"the files differ in {key} ({', '.join(sorted(values))}): "
                                  "their members would not see the same inputs")
-    if any(int(m.get("members", 1)) > 1 for m in metas):
-        raise ModelFileError("combine single networks, not ensembles")
+    for path, meta in zip(paths, metas):
+        require_single_network(meta, path.name)
     first = metas[0]
     ensemble = CorrectionEnsemble(len(paths), **first["arch_kwargs"])
     for member, (network, _) in zip(ensemble.members, loaded):

@@ -114,13 +114,19 @@ def test_a_patch_cache_built_for_another_zoom_is_refused(tmp_path):
               max_zoom=2.0, log=lambda m: None)
 
 
+def _two_nets_and_their_ensemble(tmp_path, note=""):
+    from models.correction.checkpoint import combine_correction
+
+    torch.manual_seed(0)
+    a, b = _net_with_zoom(tmp_path, 3.0), _net_with_zoom(tmp_path, 3.0, "other.pt")
+    return a, b, combine_correction([a, b], tmp_path / "ens.pt", note)
+
+
 def test_an_ensemble_file_averages_its_members_and_keeps_their_record(tmp_path):
     from models.correction.checkpoint import combine_correction
     from models.errors import ModelFileError
 
-    torch.manual_seed(0)
-    a, b = _net_with_zoom(tmp_path, 3.0), _net_with_zoom(tmp_path, 3.0, "other.pt")
-    out = combine_correction([a, b], tmp_path / "ens.pt", "why")
+    a, b, out = _two_nets_and_their_ensemble(tmp_path, "why")
     ensemble, meta = load_correction(out)
     assert meta["members"] == 2 and [m["file"] for m in meta["ensemble_of"]] == [a.name, b.name]
     assert ensemble.input_size == 32 and ensemble.max_zoom == 3.0
@@ -133,21 +139,18 @@ def test_an_ensemble_file_averages_its_members_and_keeps_their_record(tmp_path):
         combine_correction([a, _net_with_zoom(tmp_path, None)], tmp_path / "bad.pt")
     with pytest.raises(ModelFileError):
         combine_correction([a], tmp_path / "bad.pt")
-    with pytest.raises(ModelFileError):
+    with pytest.raises(ModelFileError, match="ens.pt is an ensemble of 2 networks"):
         combine_correction([out, a], tmp_path / "bad.pt")
+    assert not (tmp_path / "bad.pt").exists()
 
 
 def test_an_ensemble_cannot_be_continued_by_training(tmp_path):
-    from models.correction.checkpoint import combine_correction
     from models.correction.training import train
     from models.errors import ModelFileError
 
-    a, b = _net_with_zoom(tmp_path, 3.0), _net_with_zoom(tmp_path, 3.0, "b.pt")
-    out = combine_correction([a, b], tmp_path / "ens.pt")
-    cache = tmp_path / "patches.npz"
-    arrays = {f"train{i}": np.zeros((2, c, 32, 32), np.float16) for i, c in enumerate((1, 3, 1))}
-    np.savez(cache, train_names=np.array(["a"]), val_names=np.array(["b"]),
-             max_zoom=np.array(3.0), **arrays)
+    _, _, out = _two_nets_and_their_ensemble(tmp_path)
+    # No patches and no data: only a refusal before any preparation gives this error.
     with pytest.raises(ModelFileError, match="ensemble"):
-        train(tmp_path, tmp_path / "out.pt", minutes=0.01, patch_cache=cache, patch=32,
-              max_zoom=3.0, init=out, log=lambda m: None)
+        train(tmp_path / "no-data", tmp_path / "out.pt", minutes=0.01, patch=32, max_zoom=3.0,
+              init=out, log=lambda m: None)
+    assert not (tmp_path / "out.pt").exists()
