@@ -19,7 +19,10 @@ import argparse
 import csv
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -29,9 +32,37 @@ from app.core.refine import CombinedRefiner, GeodesicParams  # noqa: E402
 from app.core.refine.correction_net import CorrectionNetRefiner  # noqa: E402
 
 
+class ShiftedCombined(CombinedRefiner):
+    """`combined` with the net's log-odds shifted by `bias` before the cut (a threshold other than
+    0.5: does the net put edges systematically inside or outside the reference?)."""
+
+    def __init__(self, bias: float, **kwargs):
+        super().__init__(**kwargs)
+        self.bias = bias
+
+    def _network_probability(self, request, checked):
+        box, prob = super()._network_probability(request, checked)
+        p = np.clip(prob, 1e-4, 1 - 1e-4)
+        return box, (1.0 / (1.0 + np.exp(-(np.log(p / (1 - p)) + self.bias)))).astype(np.float32)
+
+
+class CombinedWithOptions(CombinedRefiner):
+    """`combined` with some RefineOptions replaced (graph-cut weight, click reach)."""
+
+    def __init__(self, overrides: dict, **kwargs):
+        super().__init__(**kwargs)
+        self.overrides = overrides
+
+    def _refine(self, request, checked):
+        request = replace(request, options=replace(request.options, **self.overrides))
+        return super()._refine(request, checked)
+
+
 def variants(weights):
-    """name -> engine factory. `base` is `combined` with the net alone deciding inside its patch."""
-    return {
+    """name -> engine factory. `base` is `combined` with the net alone deciding inside its patch.
+    Session 7 added the threshold shift (bias*), graph-cut weight (lam*), reach (rf*: reach
+    factor, rmin*: minimum reach in mm) and free-zone (zone*) variants around `trust`."""
+    table = {
         "base": lambda: CombinedRefiner(weights=weights, prior_trust=False),
         "trust": lambda: CombinedRefiner(weights=weights, prior_trust=True),
         "trust-pw3": lambda: CombinedRefiner(GeodesicParams(prior_weight=3.0), weights=weights,
@@ -43,6 +74,19 @@ def variants(weights):
         "net-zoom2": lambda: CorrectionNetRefiner(weights=weights, max_zoom=2.0),
         "net-zoom3": lambda: CorrectionNetRefiner(weights=weights, max_zoom=3.0),
     }
+    for b in (-1.0, -0.5, 0.5, 1.0):
+        table[f"bias{b:+g}"] = lambda b=b: ShiftedCombined(b, weights=weights)
+    for lam in (2.0, 8.0):
+        table[f"lam{lam:g}"] = lambda lam=lam: CombinedWithOptions({"lam": lam}, weights=weights)
+    for rf in (3.0, 4.0):
+        table[f"rf{rf:g}"] = lambda rf=rf: CombinedWithOptions({"reach_factor": rf}, weights=weights)
+    for rm in (4.0, 6.0):
+        table[f"rmin{rm:g}"] = lambda rm=rm: CombinedWithOptions({"reach_min_mm": rm},
+                                                                 weights=weights)
+    for z in (3.0, 4.0, 6.0, 8.0, 12.0):
+        table[f"zone{z:g}"] = lambda z=z: CombinedRefiner(GeodesicParams(prior_weight=1.5, zone=z),
+                                                          weights=weights)
+    return table
 
 
 def development_cases() -> list[str]:

@@ -48,8 +48,7 @@ class CombinedRefiner(Refiner):
 
     def _refine(self, request: RefineRequest, checked: CheckedRequest):
         t0 = time.perf_counter()
-        box, prob, _ = network_probability(checked, self.weights, self.patch, self.max_zoom,
-                                           widest_side(checked, request.options))
+        box, prob = self._network_probability(request, checked)
         if request.prior is not None:
             prior = np.array(request.prior, np.float32, copy=True)
             if self.prior_trust:
@@ -63,3 +62,9 @@ class CombinedRefiner(Refiner):
         mask, region, timings = self._cut._refine(replace(request, prior=prior), checked)
         timings = dict(timings, network=t1 - t0)
         return mask, region, timings
+
+    def _network_probability(self, request: RefineRequest, checked: CheckedRequest):
+        """(box, probability in the box); a seam for the variants of benchmarks/clicks_dev.py."""
+        box, prob, _ = network_probability(checked, self.weights, self.patch, self.max_zoom,
+                                           widest_side(checked, request.options))
+        return box, prob
