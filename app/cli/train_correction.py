@@ -28,6 +28,8 @@ def add_arguments(parser):
     parser.add_argument("--synthetic", type=int, default=0,
                         help="slices per training case given a synthetic lesion of random shape, "
                              "size and contrast (clear objects the tumours alone do not teach)")
+    parser.add_argument("--intensity-aug", action="store_true",
+                        help="also jitter grey levels (gamma, contrast, noise) of training patches")
     parser.add_argument("--init", default=None, help="continue from these correction weights")
     parser.add_argument("--patch-cache", default=None,
                         help=".npz to store the prepared patches in, or reuse them from")
@@ -60,7 +62,8 @@ def run(args) -> int:
                     per_case=args.per_case, use_unet=not args.no_unet, init=args.init, lr=args.lr,
                     patch_cache=args.patch_cache, extra_train=extra, validate=validate,
                     extra_meta=meta, patch=args.patch, max_zoom=args.max_zoom,
-                    synthetic_per_case=args.synthetic, log=log)
+                    synthetic_per_case=args.synthetic,
+                    intensity_aug=args.intensity_aug, log=log)
     what = "session score (mean Dice over clicks 1-5)" if args.sessions else "patch Dice"
     print(f"best validation {what} {best:.4f}; weights {args.out}")
     return 0

@@ -92,13 +92,30 @@ def synthetic_patches(data_dir, names, per_case: int, seed: int = 0, patch=PATCH
     return stack_samples(samples)
 
 
-def _augment(img, rest, target, rng):
+def _augment(img, rest, target, rng, intensity: bool = False):
     k = int(rng.integers(4))
     dims = (2, 3)
     img, rest, target = (torch.rot90(t, k, dims) for t in (img, rest, target))
     if rng.random() < 0.5:
         img, rest, target = (torch.flip(t, (3,)) for t in (img, rest, target))
+    if intensity:
+        img = intensity_jitter(img, rng)
     return img, rest, target
+
+
+def intensity_jitter(img: torch.Tensor, rng) -> torch.Tensor:
+    """Per patch: gamma 0.7-1.5, contrast x0.85-1.15, noise SD 0-0.03, back into [0, 1].
+
+    The same tumour looks different from scanner to scanner and from one MR sequence to the next;
+    the training set has 37 cases. Gamma and contrast keep 0 at 0, so padding outside the slice
+    (0, as at inference) stays 0 but for the noise."""
+    n = img.shape[0]
+    gamma = torch.from_numpy(np.exp(rng.uniform(np.log(0.7), np.log(1.5), n))).float()
+    scale = torch.from_numpy(rng.uniform(0.85, 1.15, n)).float()
+    sd = torch.from_numpy(rng.uniform(0.0, 0.03, n)).float()
+    noise = torch.from_numpy(rng.standard_normal(img.shape).astype(np.float32))
+    out = img.clamp(0, 1) ** gamma.view(n, 1, 1, 1) * scale.view(n, 1, 1, 1)
+    return (out + noise * sd.view(n, 1, 1, 1)).clamp(0, 1)
 
 
 def evaluate(network, arrays, batch=128):
@@ -119,7 +136,7 @@ def evaluate(network, arrays, batch=128):
 def train(data_dir, out_path, minutes=12.0, seed=0, batch=32, lr=2e-3, per_case=120,
           use_unet=True, widths=(16, 32, 64), bottleneck=64, log=print, init=None,
           patch_cache=None, extra_train=None, validate=None, extra_meta=None, patch=PATCH,
-          max_zoom=1.0, synthetic_per_case=0):
+          max_zoom=1.0, synthetic_per_case=0, intensity_aug=False):
     """Train within `minutes` (patch preparation included); keep the best validation epoch.
 
     init: a correction_net .pt to continue from (its architecture settings are used).
@@ -128,6 +145,7 @@ def train(data_dir, out_path, minutes=12.0, seed=0, batch=32, lr=2e-3, per_case=
     patch: side of the square input patch (the engine uses the size a file was trained at).
     max_zoom: how far the patch may widen around a large object (inputs.zoom_side), recorded too.
     synthetic_per_case: slices per training case that get a synthetic lesion (synthetic_patches).
+    intensity_aug: also jitter each patch's grey levels (intensity_jitter), on top of the flips.
     validate: callable(network in eval mode) -> {"dice_auc": ...}; when given, the epoch kept is
     the one with the best validate() score (robot sessions on held-out slices), not patch Dice.
     """
@@ -209,7 +227,7 @@ def train(data_dir, out_path, minutes=12.0, seed=0, batch=32, lr=2e-3, per_case=
         for s in range(0, n - batch + 1, batch):
             idx = order[s:s + batch]
             img, rest, tgt = (t[idx].float() for t in (img_all, rest_all, tgt_all))
-            img, rest, tgt = _augment(img, rest, tgt, rng)
+            img, rest, tgt = _augment(img, rest, tgt, rng, intensity_aug)
             logits = network(img, rest)
             w = click_weight(rest[:, 1:])
             loss = click_weighted_dice(logits, tgt, w) + 0.5 * click_weighted_bce(logits, tgt, w)
@@ -242,6 +260,7 @@ def train(data_dir, out_path, minutes=12.0, seed=0, batch=32, lr=2e-3, per_case=
                                                     "val_cases": val_names, "seed": seed,
                                                     "use_unet_errors": bool(use_unet),
                                                     "synthetic_per_case": int(synthetic_per_case),
+                                                    "intensity_aug": bool(intensity_aug),
                                                     "patches": n, "batch": batch, "lr": lr,
                                                     **(extra_meta or {})},
                     "epochs": prior_epochs + epoch,
