@@ -58,6 +58,29 @@ class CombinedWithOptions(CombinedRefiner):
         return super()._refine(request, checked)
 
 
+class EmptyBoxCombined(CombinedRefiner):
+    """`combined` with other cut parameters for a foreground click with no labelled pixel within
+    `radius_px` (a first click on an object the label has none of): the network draws a small
+    blob there whatever the object's size (benchmarks/first_click_disks.py), the geodesic term
+    does not."""
+
+    def __init__(self, empty_params: GeodesicParams, radius_px: int = 32, **kwargs):
+        super().__init__(**kwargs)
+        self.empty_params, self.radius_px = empty_params, radius_px
+
+    def _refine(self, request, checked):
+        y, x = checked.newest
+        r = self.radius_px
+        empty = checked.newest_is_fg and not checked.mask[max(0, y - r):y + r + 1,
+                                                          max(0, x - r):x + r + 1].any()
+        shipped = self.params
+        self.params = self.empty_params if empty else shipped
+        try:
+            return super()._refine(request, checked)
+        finally:
+            self.params = shipped
+
+
 def variants(weights):
     """name -> engine factory. `base` is `combined` with the net alone deciding inside its patch.
     Session 7 added the threshold shift (bias*), graph-cut weight (lam*), reach (rf*: reach
@@ -86,6 +109,10 @@ def variants(weights):
     for z in (3.0, 4.0, 6.0, 8.0, 12.0):
         table[f"zone{z:g}"] = lambda z=z: CombinedRefiner(GeodesicParams(prior_weight=1.5, zone=z),
                                                           weights=weights)
+    table["emptyfg-pw0.5"] = lambda: EmptyBoxCombined(GeodesicParams(prior_weight=0.5),
+                                                      weights=weights)
+    table["emptyfg-a10"] = lambda: EmptyBoxCombined(GeodesicParams(prior_weight=1.5, alpha=10.0),
+                                                    weights=weights)
     return table
 
 

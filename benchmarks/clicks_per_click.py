@@ -6,7 +6,8 @@ error (pixels where the label differs from the reference) before and after the c
 `window-32`, would clear), in the connected error region the click landed in (what the
 `component` oracle clears), outside the window, and the new errors the click made. Grouped by the
 Dice before the click, it says whether clicks are short of the oracles because they fix too little
-where they land, or because they break things elsewhere.
+where they land, or because they break things elsewhere; for an engine with a correction net, also
+on how much of the clicked region the net's own output was right (the engine's ceiling there).
 
     .venv/bin/python benchmarks/clicks_per_click.py --engine combined --out benchmarks/out/per_click.csv
     .venv/bin/python benchmarks/clicks_per_click.py --split Ts --every-k 8     # the test slices
@@ -33,13 +34,18 @@ WINDOW = 32
 BANDS = ((0.0, 0.6), (0.6, 0.8), (0.8, 0.9), (0.0, 0.9))
 
 
-def click_account(before: np.ndarray, after: np.ndarray, gt: np.ndarray, y: int, x: int) -> dict:
-    """Error pixel counts around one click (before -> after)."""
+def clicked_region(before: np.ndarray, gt: np.ndarray, y: int, x: int) -> np.ndarray:
+    """The connected error region the click landed in."""
+    labels, _ = ndimage.label(before != gt)
+    return labels == labels[y, x] if labels[y, x] else np.zeros(gt.shape, bool)
+
+
+def click_account(before: np.ndarray, after: np.ndarray, gt: np.ndarray, y: int, x: int,
+                  comp: np.ndarray) -> dict:
+    """Error pixel counts around one click (before -> after); comp: clicked_region."""
     err_b, err_a = before != gt, after != gt
     win = np.zeros(gt.shape, bool)
     win[max(0, y - WINDOW):y + WINDOW + 1, max(0, x - WINDOW):x + WINDOW + 1] = True
-    labels, _ = ndimage.label(err_b)
-    comp = labels == labels[y, x] if labels[y, x] else np.zeros(gt.shape, bool)
     return {"win_before": int((err_b & win).sum()), "win_after": int((err_a & win).sum()),
             "out_before": int((err_b & ~win).sum()), "out_after": int((err_a & ~win).sum()),
             "comp_before": int(comp.sum()), "comp_after": int((err_a & comp).sum()),
@@ -58,6 +64,24 @@ class Recording:
         return result
 
 
+def net_account(engine, request, gt: np.ndarray, comp: np.ndarray) -> dict:
+    """For an engine with a correction net: how much of the clicked error region lies in the net's
+    box, and on how much of it the net's own thresholded output is already right (what the engine
+    could clear there if it took the net's word everywhere in that region)."""
+    from app.core.refine.base import check_request, widest_side
+    from app.core.refine.correction_net import network_probability
+
+    checked = check_request(request)
+    (y0, y1, x0, x1), prob, _ = network_probability(
+        checked, engine.weights, engine.patch, engine.max_zoom, widest_side(checked, request.options))
+    in_box = np.zeros(gt.shape, bool)
+    in_box[y0:y1, x0:x1] = True
+    net = np.zeros(gt.shape, bool)
+    net[y0:y1, x0:x1] = prob > 0.5
+    return {"comp_in_box": int((comp & in_box).sum()),
+            "comp_net_right": int((comp & in_box & (net == gt)).sum())}
+
+
 def session_rows(engine, case, z, image, gt, start, prior, spacing) -> list[dict]:
     from app.core.robot_user import dice, run_session
 
@@ -69,7 +93,10 @@ def session_rows(engine, case, z, image, gt, start, prior, spacing) -> list[dict
         y, x = request.newest
         row = {"case": case, "slice": z, "click": k + 1, "fg": int(bool(request.newest_is_fg)),
                "dice_before": round(dice(before, gt), 4), "dice_after": round(dice(after, gt), 4)}
-        row.update(click_account(before, after, gt, y, x))
+        comp = clicked_region(before, gt, y, x)
+        row.update(click_account(before, after, gt, y, x, comp))
+        if hasattr(engine, "max_zoom"):
+            row.update(net_account(engine, request, gt, comp))
         rows.append(row)
     return rows
 
@@ -89,6 +116,9 @@ def summarise(rows: list[dict]) -> list[dict]:
             "window_error_cleared": round(1 - total("win_after") / max(total("win_before"), 1), 3),
             "clicked_region_cleared": round(1 - total("comp_after") / max(total("comp_before"), 1), 3),
             "new_errors_per_window_error": round(total("new_errors") / max(total("win_before"), 1), 3),
+            **({"net_right_on_clicked_region_in_box": round(
+                total("comp_net_right") / max(total("comp_in_box"), 1), 3)}
+               if "comp_net_right" in sel[0] else {}),
             "share_of_error_in_window": round(
                 total("win_before") / max(total("win_before") + total("out_before"), 1), 3),
         })
