@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from app.cli import bench_clicks as bench  # noqa: E402
 from app.core.refine import CombinedRefiner, GeodesicParams  # noqa: E402
+from app.core.refine.clear_object import is_first_click_on_empty  # noqa: E402
 from app.core.refine.correction_net import CorrectionNetRefiner  # noqa: E402
 
 
@@ -59,20 +60,16 @@ class CombinedWithOptions(CombinedRefiner):
 
 
 class EmptyBoxCombined(CombinedRefiner):
-    """`combined` with other cut parameters for a foreground click with no labelled pixel within
-    `radius_px` (a first click on an object the label has none of): the network draws a small
-    blob there whatever the object's size (benchmarks/first_click_disks.py), the geodesic term
-    does not."""
+    """`combined` with other cut parameters for a foreground click with no labelled pixel near it
+    (refine/clear_object.is_first_click_on_empty): the network draws a small blob there whatever
+    the object's size (benchmarks/first_click_disks.py), the geodesic term does not."""
 
-    def __init__(self, empty_params: GeodesicParams, radius_px: int = 32, **kwargs):
-        super().__init__(**kwargs)
-        self.empty_params, self.radius_px = empty_params, radius_px
+    def __init__(self, empty_params: GeodesicParams, **kwargs):
+        super().__init__(clear_contrast=None, **kwargs)
+        self.empty_params = empty_params
 
     def _refine(self, request, checked):
-        y, x = checked.newest
-        r = self.radius_px
-        empty = checked.newest_is_fg and not checked.mask[max(0, y - r):y + r + 1,
-                                                          max(0, x - r):x + r + 1].any()
+        empty = is_first_click_on_empty(checked.mask, checked.newest, checked.newest_is_fg)
         shipped = self.params
         self.params = self.empty_params if empty else shipped
         try:
@@ -83,7 +80,7 @@ class EmptyBoxCombined(CombinedRefiner):
 
 def variants(weights):
     """name -> engine factory. `base` is `combined` with the net alone deciding inside its patch.
-    Session 7 added the threshold shift (bias*), graph-cut weight (lam*), reach (rf*: reach
+    `trust` is the shipped engine. Session 7 added the threshold shift (bias*), graph-cut weight (lam*), reach (rf*: reach
     factor, rmin*: minimum reach in mm) and free-zone (zone*) variants around `trust`."""
     table = {
         "base": lambda: CombinedRefiner(weights=weights, prior_trust=False),
@@ -113,6 +110,10 @@ def variants(weights):
                                                       weights=weights)
     table["emptyfg-a10"] = lambda: EmptyBoxCombined(GeodesicParams(prior_weight=1.5, alpha=10.0),
                                                     weights=weights)
+    # Session 7: the clear-object rule (refine/clear_object.py, shipped at 3) off / at 2 / at 4.
+    table["no-clear"] = lambda: CombinedRefiner(weights=weights, clear_contrast=None)
+    for c in (2.0, 4.0):
+        table[f"clear{c:g}"] = lambda c=c: CombinedRefiner(weights=weights, clear_contrast=c)
     return table
 
 

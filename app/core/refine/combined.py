@@ -6,7 +6,8 @@ box (its patch, widened around a large object: correction_net.network_probabilit
 probability replaces the network prior of the request;
 outside, the request's prior (if any) is kept, discounted by how much it disagreed with the click
 where it landed (prior_trust; chosen on the development cases, benchmarks/clicks_dev.py), and with
-none the prior is neutral (0.5).
+none the prior is neutral (0.5). A first foreground click on an empty neighbourhood also takes the
+geodesic cut's region when that region's edge is clear (refine/clear_object.py).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from dataclasses import replace
 import numpy as np
 
 from app.core.refine.base import CheckedRequest, Refiner, RefineRequest, widest_side
+from app.core.refine.clear_object import clear_region, is_first_click_on_empty
 from app.core.refine.correction_net import network_probability
 from app.core.refine.geodesic_crf import GeodesicCRFRefiner, GeodesicParams
 
@@ -37,13 +39,15 @@ class CombinedRefiner(Refiner):
     name = "combined"
 
     def __init__(self, params: GeodesicParams | None = None, weights=None,
-                 patch: int | None = None, prior_trust: bool = True, max_zoom: float | None = None):
+                 patch: int | None = None, prior_trust: bool = True, max_zoom: float | None = None,
+                 clear_contrast: float | None = 3.0):
         # The net's probability is sharper and click-aware: weigh it more than a volume prior.
         self.params = params or GeodesicParams(prior_weight=1.5)
         self.weights = weights
         self.patch = patch            # None: the size the net was trained on
         self.prior_trust = prior_trust
         self.max_zoom = max_zoom      # None: the zoom the net was trained with
+        self.clear_contrast = clear_contrast   # None: never take the geodesic region on a first click
         self._cut = GeodesicCRFRefiner(self.params)
 
     def _refine(self, request: RefineRequest, checked: CheckedRequest):
@@ -61,7 +65,21 @@ class CombinedRefiner(Refiner):
         self._cut.params = self.params
         mask, region, timings = self._cut._refine(replace(request, prior=prior), checked)
         timings = dict(timings, network=t1 - t0)
+        if self.clear_contrast is not None and is_first_click_on_empty(
+                checked.mask, checked.newest, checked.newest_is_fg):
+            mask, region = self._add_clear_object(request, checked, mask, region)
         return mask, region, timings
+
+    def _add_clear_object(self, request, checked, mask, region):
+        """mask plus the geodesic cut's region under the click, if that region's edge is clear."""
+        geodesic, geo_box, _ = self._cut._refine(replace(request, prior=None), checked)
+        clear = clear_region(geodesic, checked.image, checked.newest, self.clear_contrast)
+        if clear is None:
+            return mask, region
+        mask = mask.copy()
+        mask[clear] = 1
+        (y0, y1, x0, x1), (gy0, gy1, gx0, gx1) = region, geo_box
+        return mask, (min(y0, gy0), max(y1, gy1), min(x0, gx0), max(x1, gx1))
 
     def _network_probability(self, request: RefineRequest, checked: CheckedRequest):
         """(box, probability in the box); a seam for the variants of benchmarks/clicks_dev.py."""
