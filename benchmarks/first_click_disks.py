@@ -5,7 +5,9 @@ gain benchmark points by drawing less around a first click, which a clinician pa
 obvious lesion (session 4's iteration 3 did). For each file and engine: an empty 128 x 128 slice of
 noise (SD 20) holding one disk (radius 8, 13, 20, 28 px; 150 grey levels brighter or darker), one
 foreground click at its centre, 3 noise seeds; the share of the disk taken and the false area
-(pixels outside the disk, as a share of the disk).
+(pixels outside the disk, as a share of the disk). `combined` as shipped adds the geodesic region of
+a clear object to a first click (refine/clear_object.py), so `combined-no-clear` is the row that
+compares weights files.
 
     .venv/bin/python benchmarks/first_click_disks.py --weights models/weights/correction_net.pt OTHER.pt \
         --out benchmarks/out/first_click_disks.csv
@@ -61,12 +63,16 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "first_click_disks.csv"))
     args = parser.parse_args(argv)
     rows = []
-    print(f"{'weights':40s} {'engine':15s} " + " ".join(f"r{r:<2d} taken/false" for r in RADII))
+    print(f"{'weights':40s} {'engine':18s} " + " ".join(f"r{r:<2d} taken/false" for r in RADII))
     for weights in args.weights:
         for name, engine in (("combined", CombinedRefiner(weights=weights)),
+                             # what the network's first click gives the cut without the
+                             # clear-object rule (refine/clear_object.py): the weights' own answer
+                             ("combined-no-clear", CombinedRefiner(weights=weights,
+                                                                   clear_contrast=None)),
                              ("correction-net", CorrectionNetRefiner(weights=weights))):
             result = measure(engine)
-            print(f"{Path(weights).name:40s} {name:15s} "
+            print(f"{Path(weights).name:40s} {name:18s} "
                   + " ".join(f"   {t:.2f}/{f:.2f}  " for t, f in result.values()))
             for radius, (t, f) in result.items():
                 rows.append({"weights": weights, "engine": name, "radius": radius,

