@@ -6,8 +6,9 @@ radius 28 px: 24 % taken; benchmarks/first_click_disks.py). The geodesic graph c
 clear object but leaks out of a low-contrast one, which is why `combined` does not simply trust it
 on first clicks (on the development tumours that costs 0.5-1 clicks from empty, BENCHMARKS §3).
 So the geodesic region is added only when its edge is clear: its inside differs from a thin ring
-around it by at least `min_contrast` pooled standard deviations. On the development tumours that
-gate never opened at 3 (no slice changed); on a clear lesion it does what a clinician expects.
+around it by at least `min_contrast` pooled standard deviations. At 3 that gate opened on none of
+our real tumour slices (development and test slices of the click benchmark, first clicks on the
+four bundled cases): those keep the network's answer; a clear lesion is taken whole.
 """
 from __future__ import annotations
 
