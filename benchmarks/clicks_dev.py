@@ -23,6 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from scipy.special import expit, logit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -44,7 +45,7 @@ class ShiftedCombined(CombinedRefiner):
     def _network_probability(self, request, checked):
         box, prob = super()._network_probability(request, checked)
         p = np.clip(prob, 1e-4, 1 - 1e-4)
-        return box, (1.0 / (1.0 + np.exp(-(np.log(p / (1 - p)) + self.bias)))).astype(np.float32)
+        return box, expit(logit(p) + self.bias).astype(np.float32)
 
 
 class CombinedWithOptions(CombinedRefiner):
@@ -79,9 +80,11 @@ class EmptyBoxCombined(CombinedRefiner):
 
 
 def variants(weights):
-    """name -> engine factory. `base` is `combined` with the net alone deciding inside its patch.
-    `trust` is the shipped engine. Session 7 added the threshold shift (bias*), graph-cut weight (lam*), reach (rf*: reach
-    factor, rmin*: minimum reach in mm) and free-zone (zone*) variants around `trust`."""
+    """name -> engine factory. `base` is `combined` with the net alone deciding inside its patch;
+    `trust` is the shipped engine. Session 7 added, around `trust`: threshold shift (bias*),
+    graph-cut weight (lam*), reach (rf*: reach factor, rmin*: minimum reach in mm), free zone
+    (zone*), first-click cut parameters (emptyfg-*) and the clear-object rule's gate (no-clear,
+    clear*)."""
     table = {
         "base": lambda: CombinedRefiner(weights=weights, prior_trust=False),
         "trust": lambda: CombinedRefiner(weights=weights, prior_trust=True),

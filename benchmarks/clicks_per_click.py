@@ -32,6 +32,8 @@ from app.cli import bench_clicks as bench  # noqa: E402
 
 WINDOW = 32
 BANDS = ((0.0, 0.6), (0.6, 0.8), (0.8, 0.9), (0.0, 0.9))
+COUNTS = ("win_before", "win_after", "out_before", "out_after", "comp_before", "comp_after",
+          "new_errors", "comp_in_box", "comp_net_right")
 
 
 def clicked_region(before: np.ndarray, gt: np.ndarray, y: int, x: int) -> np.ndarray:
@@ -107,20 +109,20 @@ def summarise(rows: list[dict]) -> list[dict]:
         sel = [r for r in rows if lo <= r["dice_before"] < hi]
         if not sel:
             continue
-        total = lambda key: float(sum(r[key] for r in sel))  # noqa: E731
+        t = {key: float(sum(r[key] for r in sel)) for key in COUNTS if key in sel[0]}
         gain = np.array([r["dice_after"] - r["dice_before"] for r in sel])
         out.append({
             "dice_before": f"[{lo:.1f}, {hi:.1f})", "clicks": len(sel),
             "mean_dice_gain": round(float(gain.mean()), 4),
             "clicks_making_it_worse": round(float((gain < -1e-3).mean()), 3),
-            "window_error_cleared": round(1 - total("win_after") / max(total("win_before"), 1), 3),
-            "clicked_region_cleared": round(1 - total("comp_after") / max(total("comp_before"), 1), 3),
-            "new_errors_per_window_error": round(total("new_errors") / max(total("win_before"), 1), 3),
+            "window_error_cleared": round(1 - t["win_after"] / max(t["win_before"], 1), 3),
+            "clicked_region_cleared": round(1 - t["comp_after"] / max(t["comp_before"], 1), 3),
+            "new_errors_per_window_error": round(t["new_errors"] / max(t["win_before"], 1), 3),
             **({"net_right_on_clicked_region_in_box": round(
-                total("comp_net_right") / max(total("comp_in_box"), 1), 3)}
+                t["comp_net_right"] / max(t["comp_in_box"], 1), 3)}
                if "comp_net_right" in sel[0] else {}),
             "share_of_error_in_window": round(
-                total("win_before") / max(total("win_before") + total("out_before"), 1), 3),
+                t["win_before"] / max(t["win_before"] + t["out_before"], 1), 3),
         })
     return out
 

@@ -19,22 +19,22 @@ NEIGHBOURHOOD_PX = 32     # "empty": no labelled pixel within the network's half
 RING_PX = 3
 
 
-def _inside_and_ring(image: np.ndarray, region: np.ndarray):
+def _edge_statistics(image: np.ndarray, region: np.ndarray):
+    """(contrast, mean inside, mean of the ring), or None for a region too small to tell:
+    contrast = |mean inside - mean of a RING_PX ring outside| / pooled SD."""
     ring = ndimage.binary_dilation(region, iterations=RING_PX) & ~region
     inner = ndimage.binary_erosion(region, iterations=1)
     if inner.sum() < 5 or ring.sum() < 5:
         return None
-    return image[inner].astype(np.float64), image[ring].astype(np.float64)
+    a, b = image[inner].astype(np.float64), image[ring].astype(np.float64)
+    sd = np.sqrt(0.5 * (a.var() + b.var()))
+    return float(abs(a.mean() - b.mean()) / max(sd, 1e-6)), a.mean(), b.mean()
 
 
 def region_contrast(image: np.ndarray, region: np.ndarray) -> float:
-    """|mean inside - mean of a RING_PX ring outside| / pooled SD; 0 for a region too small to tell."""
-    values = _inside_and_ring(image, region)
-    if values is None:
-        return 0.0
-    a, b = values
-    sd = np.sqrt(0.5 * (a.var() + b.var()))
-    return float(abs(a.mean() - b.mean()) / max(sd, 1e-6))
+    """How clearly the region stands out from a ring around it, in pooled SDs (0: too small)."""
+    stats = _edge_statistics(image, region)
+    return 0.0 if stats is None else stats[0]
 
 
 def is_first_click_on_empty(mask: np.ndarray, point, is_fg: bool) -> bool:
@@ -59,9 +59,10 @@ def clear_region(geodesic_mask: np.ndarray, image: np.ndarray, point,
     if not which:
         return None
     region = labels == which
-    if region_contrast(image, region) < min_contrast:
+    stats = _edge_statistics(image, region)
+    if stats is None or stats[0] < min_contrast:
         return None
-    inside, ring = (v.mean() for v in _inside_and_ring(image, region))
+    _, inside, ring = stats
     kept = region & (np.abs(image - inside) <= np.abs(image - ring))
     kept[y, x] = True
     # noise pixels inside the object fall on the ring's side too: refill the holes that leaves

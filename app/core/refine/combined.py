@@ -12,7 +12,6 @@ geodesic cut's region when that region's edge is clear (refine/clear_object.py).
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 import numpy as np
 
@@ -63,23 +62,18 @@ class CombinedRefiner(Refiner):
         prior[y0:y1, x0:x1] = prob
         t1 = time.perf_counter()
         self._cut.params = self.params
-        mask, region, timings = self._cut._refine(replace(request, prior=prior), checked)
+        setup = self._cut.prepare(request, checked)
+        mask, region, timings = self._cut.cut(setup, request, checked, prior)
         timings = dict(timings, network=t1 - t0)
         if self.clear_contrast is not None and is_first_click_on_empty(
                 checked.mask, checked.newest, checked.newest_is_fg):
-            mask, region = self._add_clear_object(request, checked, mask, region)
+            # the same window cut again without the network: the image's own idea of the object
+            geodesic, _, _ = self._cut.cut(setup, request, checked, None)
+            clear = clear_region(geodesic, checked.image, checked.newest, self.clear_contrast)
+            if clear is not None:
+                mask = mask.copy()
+                mask[clear] = 1
         return mask, region, timings
-
-    def _add_clear_object(self, request, checked, mask, region):
-        """mask plus the geodesic cut's region under the click, if that region's edge is clear."""
-        geodesic, geo_box, _ = self._cut._refine(replace(request, prior=None), checked)
-        clear = clear_region(geodesic, checked.image, checked.newest, self.clear_contrast)
-        if clear is None:
-            return mask, region
-        mask = mask.copy()
-        mask[clear] = 1
-        (y0, y1, x0, x1), (gy0, gy1, gx0, gx1) = region, geo_box
-        return mask, (min(y0, gy0), max(y1, gy1), min(x0, gx0), max(x1, gx1))
 
     def _network_probability(self, request: RefineRequest, checked: CheckedRequest):
         """(box, probability in the box); a seam for the variants of benchmarks/clicks_dev.py."""

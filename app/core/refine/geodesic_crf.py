@@ -87,6 +87,23 @@ def free_zone(checked: CheckedRequest, box, d_same: np.ndarray, limit: float) ->
     return ndimage.binary_dilation(zone, iterations=2)
 
 
+@dataclass
+class CutSetup:
+    """Everything of one interaction's cut but the prior: what `combined` reuses to cut the same
+    window twice (with the network's probability, and without it for the clear-object rule)."""
+    box: tuple[int, int, int, int]
+    img: np.ndarray           # standardised window
+    fg: np.ndarray            # seed masks in the window
+    bg: np.ndarray
+    current: np.ndarray       # the label in the window
+    label_logit: np.ndarray   # log-odds from the current label (mask_logit)...
+    seed_logit: np.ndarray    # ...and from the seeds' geodesic similarity; the prior goes between
+    zone: np.ndarray          # the newest interaction's free zone
+    hard_fg: np.ndarray       # hard constraints: seeds, and the frozen label
+    hard_bg: np.ndarray
+    seconds: float            # time taken to build it
+
+
 class GeodesicCRFRefiner(Refiner):
     name = "geodesic-crf"
 
@@ -94,36 +111,45 @@ class GeodesicCRFRefiner(Refiner):
         self.params = params or GeodesicParams()
 
     def _refine(self, request: RefineRequest, checked: CheckedRequest):
+        return self.cut(self.prepare(request, checked), request, checked, request.prior)
+
+    def prepare(self, request: RefineRequest, checked: CheckedRequest) -> CutSetup:
         p = self.params
         t0 = time.perf_counter()
         box, reach_mm = choose_window(checked, request.options)
         y0, y1, x0, x1 = box
         img, fg, bg, d_fg, d_bg = seed_evidence(checked, box, p, reach_mm)
-        t1 = time.perf_counter()
-
         current = checked.mask[y0:y1, x0:x1]
-        logit = mask_logit(checked, box, current, reach_mm, p)
-        if request.prior is not None:
-            prior = np.clip(np.asarray(request.prior, np.float32)[y0:y1, x0:x1], 0.02, 0.98)
-            logit += p.prior_weight * np.log(prior / (1.0 - prior))
-        logit += p.alpha * (similarity(d_fg, p.tau) - similarity(d_bg, p.tau))
-        prob = 1.0 / (1.0 + np.exp(-logit))
-
+        label_logit = mask_logit(checked, box, current, reach_mm, p)
+        seed_logit = p.alpha * (similarity(d_fg, p.tau) - similarity(d_bg, p.tau))
         zone = free_zone(checked, box, d_fg if checked.newest_is_fg else d_bg, p.zone * p.tau)
         frozen = ~zone | frame_ring(box, checked.mask.shape)
         hard_fg = fg | (frozen & (current > 0))
         hard_bg = (bg | (frozen & (current == 0))) & ~hard_fg
-        cut = graphcut.graph_cut_2d(img, prob, lam=request.options.lam,
-                                    fg_seeds=hard_fg, bg_seeds=hard_bg)
+        return CutSetup(box, img, fg, bg, current, label_logit, seed_logit, zone & ~frozen,
+                        hard_fg, hard_bg, time.perf_counter() - t0)
+
+    def cut(self, setup: CutSetup, request: RefineRequest, checked: CheckedRequest, prior):
+        """(whole-slice mask, box, timings) of the cut on `setup` with `prior` (slice-sized or None)."""
+        t1 = time.perf_counter()
+        y0, y1, x0, x1 = setup.box
+        logit = setup.label_logit.copy()
+        if prior is not None:
+            window = np.clip(np.asarray(prior, np.float32)[y0:y1, x0:x1], 0.02, 0.98)
+            logit += self.params.prior_weight * np.log(window / (1.0 - window))
+        logit += setup.seed_logit
+        prob = 1.0 / (1.0 + np.exp(-logit))
+        cut = graphcut.graph_cut_2d(setup.img, prob, lam=request.options.lam,
+                                    fg_seeds=setup.hard_fg, bg_seeds=setup.hard_bg)
         t2 = time.perf_counter()
         if request.options.dense_crf:
-            cut = _dense_crf(img, prob, cut, hard_fg, hard_bg)
-        cut = tidy(cut, current, zone & ~frozen, fg, bg)
+            cut = _dense_crf(setup.img, prob, cut, setup.hard_fg, setup.hard_bg)
+        cut = tidy(cut, setup.current, setup.zone, setup.fg, setup.bg)
 
         out = checked.mask.copy()
         out[y0:y1, x0:x1] = cut
-        timings = {"geodesic": t1 - t0, "cut": t2 - t1, "post": time.perf_counter() - t2}
-        return out, box, timings
+        timings = {"geodesic": setup.seconds, "cut": t2 - t1, "post": time.perf_counter() - t2}
+        return out, setup.box, timings
 
 
 def tidy(cut: np.ndarray, current: np.ndarray, free: np.ndarray, fg_seeds: np.ndarray,
